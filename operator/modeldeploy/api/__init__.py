@@ -1,0 +1,19 @@
+"""The typed ModelDeployment API. Pure pydantic: imports nothing of Kubernetes."""
+
+from .base import ApiModel, FieldError, duration_seconds
+from .problems import InvalidSpec, Problem, parse_model_deployment, problems_from
+from .model import ModelSpec, TensorSpec, TritonModelConfig
+from .policies import Autoscaling, NetworkPolicySpec, Rollout
+from .resource import (
+    API_VERSION, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION,
+    ModelDeployment, ModelDeploymentSpec, ObjectMeta,
+)
+from .runtime import Resources, RuntimeSpec
+from .status import Condition, ModelDeploymentStatus, RevisionStatus
+
+__all__ = [
+    "API_VERSION", "GROUP", "KIND", "PLURAL", "SHORT_NAMES", "SINGULAR", "VERSION",
+    "ApiModel", "Autoscaling", "InvalidSpec", "Problem", "parse_model_deployment", "problems_from", "Condition", "FieldError", "ModelDeployment", "ModelDeploymentSpec",
+    "ModelDeploymentStatus", "ModelSpec", "NetworkPolicySpec", "ObjectMeta", "Resources",
+    "RevisionStatus", "Rollout", "RuntimeSpec", "TensorSpec", "TritonModelConfig", "duration_seconds",
+]

@@ -1,0 +1,172 @@
+"""Validation errors a user can act on: the field path, what is wrong, and the fix.
+
+pydantic reports union branches, type names and internal tags; this module
+turns them into one line per field, e.g.
+``spec.autoscaling.minReplicas: must be ≤ maxReplicas (5 > 2)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .base import DURATION_PATTERN, QUANTITY_PATTERN, FieldError
+from .resource import NAME_PATTERN, ModelDeployment
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class InvalidSpec(ValueError):
+    """A ModelDeployment that can never work as written."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def parse_model_deployment(data: Any) -> ModelDeployment:
+    """Validate a ModelDeployment object, raising InvalidSpec with every problem."""
+    try:
+        return ModelDeployment.model_validate(data)
+    except ValidationError as err:
+        raise InvalidSpec(problems_from(err)) from None
+
+
+# pydantic adds these to an error's location for union members and wrapped
+# validators; they are not fields.
+_TAG = re.compile(r"^(int|str|float|bool|none|constrained-\w+|[a-z-]+\[.*\])$")
+
+_TYPE_WORDS = {
+    "int_type": "an integer", "int_from_float": "a whole number", "string_type": "a string",
+    "bool_type": "true or false", "float_type": "a number", "list_type": "a list",
+    "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+}
+
+
+_PATTERN_WORDS = {
+    QUANTITY_PATTERN: 'a quantity such as "500m", "4" or "16Gi"',
+    DURATION_PATTERN: 'a duration such as "50ms", "60s" or "1m30s"',
+    NAME_PATTERN: 'a DNS-1035 name: lowercase letters, digits and "-", starting with a letter',
+}
+
+
+def problems_from(err: ValidationError) -> list[Problem]:
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for e in err.errors(include_url=False):
+        e = {**e, "loc": [p for p in e["loc"] if not (isinstance(p, str) and _TAG.match(p))]}
+        by_path.setdefault(_path(e["loc"]), []).append(e)
+    problems = []
+    for errors in by_path.values():
+        kinds = {e["type"] for e in errors}
+        if kinds == {"int_type", "string_pattern_mismatch"}:
+            # An int-or-string field: one sentence for both union branches.
+            pattern = next(e["ctx"]["pattern"] for e in errors if e["type"] == "string_pattern_mismatch")
+            words = _PATTERN_WORDS.get(pattern, f"a string matching {pattern}")
+            given = _shown(errors[0]["input"])
+            problems.append(Problem(_path(errors[0]["loc"]), f"must be an integer or {words}, not {given}"))
+            continue
+        for e in errors:
+            problem = Problem(*_explain(e))
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _explain(e: dict[str, Any]) -> tuple[str, str]:
+    loc = e["loc"]
+    kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
+    if kind == "value_error" and isinstance(ctx.get("error"), FieldError):
+        field_error: FieldError = ctx["error"]
+        return _path(loc + field_error.field.split(".")), field_error.message
+    if kind == "extra_forbidden":
+        return _path(loc), _unknown_field(loc)
+    if kind == "missing":
+        return _path(loc), "required field is missing; add it"
+    if kind in _TYPE_WORDS:
+        return _path(loc), f"must be {_TYPE_WORDS[kind]}, not {_shown(given)}"
+    if kind == "literal_error":
+        return _path(loc), f"must be one of {ctx.get('expected')}, not {_shown(given)}"
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern")
+        return _path(loc), f"must be {_PATTERN_WORDS.get(pattern, f'a string matching {pattern}')}, not {_shown(given)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()))
+        return _path(loc), f"must be {sign} {bound}, not {_shown(given)}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        return _path(loc), e["msg"].replace("List", "the list").replace("String", "the string").lower()
+    if kind == "value_error":
+        return _path(loc), str(ctx.get("error", e["msg"]))
+    return _path(loc), e["msg"]
+
+
+def _path(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _unknown_field(loc: list[Any]) -> str:
+    name = str(loc[-1])
+    known = _known_fields(loc[:-1])
+    if not known:
+        return "unknown field; remove it"
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown field; {hint}remove it or use one of: {', '.join(known)}"
+
+
+def _known_fields(loc: list[Any]) -> list[str]:
+    """The camelCase fields allowed at a location, found by walking the models."""
+    current: Any = ModelDeployment
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            args = typing.get_args(current)
+            current = args[-1] if args else None
+            continue
+        field = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if field is None:
+            return []
+        current = field.annotation
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """X | None -> X; Annotated[X, ...] -> X."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp

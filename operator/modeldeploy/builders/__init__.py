@@ -1,0 +1,34 @@
+"""Pure builders: a validated ModelDeployment in, the desired Kubernetes objects out.
+
+No I/O, no clients, no clock: the same input always gives the same output.
+"""
+
+from __future__ import annotations
+
+from ..api import ModelDeployment
+from .config_map import build_config_map
+from .deployment import build_deployment
+from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
+from .policy import build_network_policy, build_pdb
+from .services import build_metrics_service, build_service
+from .triton_config import build_model_config, default_model_filename, render_model_config
+
+
+def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> list[dict]:
+    """Every object of the current revision, in apply order (config before its users)."""
+    objects = [
+        build_config_map(md),
+        build_deployment(md, options),
+        build_service(md),
+        build_metrics_service(md),
+        build_pdb(md),
+        build_network_policy(md),
+    ]
+    return [obj for obj in objects if obj is not None]
+
+
+__all__ = [
+    "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
+    "build_metrics_service", "build_model_config", "build_network_policy", "build_pdb", "build_service",
+    "default_model_filename", "render_model_config",
+]

@@ -1,0 +1,238 @@
+"""The Deployment of one model revision: fetch init containers, then Triton."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit
+
+from ..api import ModelDeployment
+from . import naming as n
+from .options import BuildOptions
+from .security import container_security_context, pod_security_context
+from .triton_config import render_model_config
+
+# Triton APIs that change or reveal server state. They need a header whose value
+# is the pod's UID: unguessable, and known only to those who may read the pod.
+RESTRICTED_APIS = "model-repository,model-config,shared-memory,logging,trace"
+ADMIN_KEY_ENV = "TRITON_ADMIN_KEY"
+ADMIN_HEADER = "triton-admin-key"
+
+
+def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> dict:
+    version = md.spec.model.version
+    config_text = render_model_config(md)
+    spec = md.spec
+    rollout_max_surge = spec.rollout.max_surge
+    pod_spec: dict = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": options.triton_exit_timeout_seconds + options.prestop_sleep_seconds + 20,
+        "initContainers": _init_containers(md, options),
+        "containers": [_triton_container(md, options)],
+        "volumes": _volumes(md, options),
+    }
+    _add_scheduling(pod_spec, md)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": n.metadata(md, n.deployment_name(md, version), n.revision_labels(md, version)),
+        "spec": {
+            "replicas": _replicas(md),
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": n.revision_selector(md, version)},
+            # Never below the serving capacity; surge only within the GPU budget.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": (
+                    {"maxSurge": rollout_max_surge, "maxUnavailable": 0}
+                    if rollout_max_surge > 0 else {"maxSurge": 0, "maxUnavailable": 1}
+                ),
+            },
+            "template": {
+                "metadata": {
+                    "labels": n.revision_labels(md, version),
+                    "annotations": {n.CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def _replicas(md: ModelDeployment) -> int:
+    replicas = md.spec.replicas
+    scaling = md.spec.autoscaling
+    if scaling is not None:
+        replicas = min(max(replicas, scaling.min_replicas), scaling.max_replicas)
+    return replicas
+
+
+def _source(md: ModelDeployment) -> str:
+    """The URI as the fetch container sees it: a PVC becomes a read-only mounted path."""
+    uri = md.spec.model.uri
+    parts = urlsplit(uri)
+    if parts.scheme == "pvc":
+        return f"file://{n.PVC_MOUNT}{parts.path}"
+    return uri
+
+
+def _init_containers(md: ModelDeployment, options: BuildOptions) -> list[dict]:
+    model = md.spec.model
+    staging = f"{n.STAGING_DIR}/{md.model_name}"
+    fetch_args = ["fetch", _source(md), staging]
+    if model.sha256:
+        fetch_args += ["--sha256", model.sha256]
+    fetch_mounts = [{"name": "model-repository", "mountPath": n.MODEL_REPOSITORY}]
+    fetch_env = []
+    if model.credentials_secret:
+        fetch_mounts.append({"name": "storage-credentials", "mountPath": n.CREDENTIALS_DIR, "readOnly": True})
+        fetch_env.append({"name": "MODELDEPLOY_CREDENTIALS_DIR", "value": n.CREDENTIALS_DIR})
+    if urlsplit(model.uri).scheme == "pvc":
+        fetch_mounts.append({"name": "model-source", "mountPath": n.PVC_MOUNT, "readOnly": True})
+    build_args = [
+        "build-repo", "--source", staging, "--repository", n.MODEL_REPOSITORY,
+        "--model", md.model_name, "--version", model.version, "--format", model.format,
+        "--config", f"{n.CONFIG_DIR}/config.pbtxt",
+    ]
+    build_mounts = [
+        {"name": "model-repository", "mountPath": n.MODEL_REPOSITORY},
+        {"name": "model-config", "mountPath": n.CONFIG_DIR, "readOnly": True},
+    ]
+    return [
+        _runtime_container("fetch", fetch_args, fetch_mounts, fetch_env, options),
+        _runtime_container("build-repo", build_args, build_mounts, [], options),
+    ]
+
+
+def _runtime_container(name: str, args: list[str], mounts: list[dict], env: list[dict],
+                       options: BuildOptions) -> dict:
+    container = {
+        "name": name,
+        "image": options.runtime_image,
+        "args": args,
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": container_security_context(),
+        # The fetch's one-line reason lands in the pod status for the operator to surface.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts + [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if env:
+        container["env"] = env
+    return container
+
+
+def _triton_args(md: ModelDeployment, options: BuildOptions) -> list[str]:
+    args = [
+        f"--model-repository={n.MODEL_REPOSITORY}",
+        "--model-control-mode=none",
+        "--strict-readiness=true",
+        "--exit-on-error=true",
+        f"--exit-timeout-secs={options.triton_exit_timeout_seconds}",
+        f"--http-port={n.HTTP_PORT}",
+        f"--grpc-port={n.GRPC_PORT}",
+        f"--metrics-port={n.METRICS_PORT}",
+        "--allow-metrics=true",
+        f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}=$({ADMIN_KEY_ENV})",
+        f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}=$({ADMIN_KEY_ENV})",
+    ]
+    if md.spec.model.config is not None:
+        args.append("--disable-auto-complete-config")
+    return args + list(md.spec.runtime.args)
+
+
+def _triton_container(md: ModelDeployment, options: BuildOptions) -> dict:
+    runtime = md.spec.runtime
+    ready_path = f"/v2/models/{md.model_name}/versions/{md.spec.model.version}/ready"
+    env = [{"name": ADMIN_KEY_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
+    env += [{"name": e.name, "value": e.value} for e in runtime.env]
+    return {
+        "name": "triton",
+        "image": runtime.image,
+        "command": ["tritonserver"],
+        "args": _triton_args(md, options),
+        "env": env,
+        "ports": [
+            {"name": "http", "containerPort": n.HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": n.GRPC_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": n.METRICS_PORT, "protocol": "TCP"},
+        ],
+        # Ready means this model version answers, not merely that the server is up.
+        "readinessProbe": {"httpGet": {"path": ready_path, "port": "http"},
+                           "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"},
+                          "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 6},
+        # Large models take minutes to load; liveness starts counting only after this.
+        "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"},
+                         "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 120},
+        # Let endpoints drop the pod before Triton stops taking requests.
+        "lifecycle": {"preStop": {"sleep": {"seconds": options.prestop_sleep_seconds}}},
+        "resources": _resources(md),
+        "securityContext": container_security_context(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "model-repository", "mountPath": n.MODEL_REPOSITORY, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "dshm", "mountPath": "/dev/shm"},
+        ],
+    }
+
+
+def _resources(md: ModelDeployment) -> dict:
+    res = md.spec.runtime.resources
+    requests: dict = {"cpu": str(res.cpu), "memory": str(res.memory)}
+    limits: dict = {"memory": str(res.memory)}
+    gpu = _gpu_resource(md)
+    if gpu:
+        requests[gpu[0]] = gpu[1]
+        limits[gpu[0]] = gpu[1]
+    return {"requests": requests, "limits": limits}
+
+
+def _gpu_resource(md: ModelDeployment) -> tuple[str, str] | None:
+    res = md.spec.runtime.resources
+    if res.mig_profile:
+        return f"nvidia.com/mig-{res.mig_profile}", "1"
+    if res.gpus:
+        return "nvidia.com/gpu", str(res.gpus)
+    return None
+
+
+def _add_scheduling(pod_spec: dict, md: ModelDeployment) -> None:
+    runtime = md.spec.runtime
+    node_selector = dict(runtime.node_selector)
+    if runtime.resources.gpu_product:
+        node_selector["nvidia.com/gpu.product"] = runtime.resources.gpu_product
+    if node_selector:
+        pod_spec["nodeSelector"] = node_selector
+    tolerations = [t.to_wire() for t in runtime.tolerations]
+    if _gpu_resource(md) and not any(t.get("key") == "nvidia.com/gpu" for t in tolerations):
+        # GPU node pools are commonly tainted so that only GPU workloads land there.
+        tolerations.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if tolerations:
+        pod_spec["tolerations"] = tolerations
+    if runtime.affinity:
+        pod_spec["affinity"] = runtime.affinity
+    if runtime.priority_class_name:
+        pod_spec["priorityClassName"] = runtime.priority_class_name
+    if runtime.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in runtime.image_pull_secrets]
+
+
+def _volumes(md: ModelDeployment, options: BuildOptions) -> list[dict]:
+    model = md.spec.model
+    volumes: list[dict] = [
+        {"name": "model-repository", "emptyDir": {}},
+        {"name": "model-config", "configMap": {"name": n.config_map_name(md, model.version)}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": options.dshm_size}},
+    ]
+    if model.credentials_secret:
+        volumes.append({"name": "storage-credentials",
+                        "secret": {"secretName": model.credentials_secret, "defaultMode": 0o440}})
+    parts = urlsplit(model.uri)
+    if parts.scheme == "pvc":
+        volumes.append({"name": "model-source",
+                        "persistentVolumeClaim": {"claimName": parts.netloc, "readOnly": True}})
+    return volumes
