@@ -65,6 +65,13 @@ class TensorSpec(ApiModel):
     )
     optional: bool | None = Field(default=None, description="Inputs only: the request may omit it.")
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {"rule": "self.dims.all(d, d != 0)",
+             "message": "a dimension of 0 is not allowed; use -1 for variable size or a positive size"},
+        )
+    }
+
     @field_validator("dims")
     @classmethod
     def _no_zero_dims(cls, dims: list[int]) -> list[int]:

@@ -1,0 +1,214 @@
+"""Pure builders: golden output, official-schema validity, and the promises they keep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from modeldeploy.api import parse_model_deployment
+from modeldeploy.builders import BuildOptions, build_all, build_deployment, render_model_config
+from modeldeploy.yamlio import dump
+from support.golden import check_golden
+from support.pod_security import restricted_violations
+from support.specs import minimal, with_
+
+from conftest import EXAMPLES
+
+pytestmark = pytest.mark.unit
+
+KUBERNETES_VERSION = "1.33"
+
+
+def _md(doc: dict):
+    return parse_model_deployment(doc)
+
+
+def _example(path: Path):
+    return _md(yaml.safe_load(path.read_text()))
+
+
+def _by_kind(objects: list[dict]) -> dict[str, dict]:
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in objects}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_golden_manifests(example: Path, update_golden: bool) -> None:
+    md = _example(example)
+    for obj in build_all(md):
+        check_golden(f"{example.stem}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml", dump(obj), update_golden)
+    check_golden(f"{example.stem}/config.pbtxt", render_model_config(md), update_golden)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_object_passes_strict_official_schema(example: Path) -> None:
+    for obj in build_all(_example(example)):
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_config_pbtxt_parses_with_tritons_own_proto(example: Path) -> None:
+    md = _example(example)
+    config = text_format.Parse(render_model_config(md), model_config_pb2.ModelConfig())
+    assert config.name == md.model_name
+    declared = md.spec.model.config
+    assert [i.name for i in config.input] == [t.name for t in declared.inputs]
+    assert config.max_batch_size == declared.max_batch_size
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_pods_meet_the_restricted_profile(example: Path) -> None:
+    pod = build_deployment(_example(example))["spec"]["template"]["spec"]
+    assert restricted_violations(pod) == []
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_builders_are_deterministic() -> None:
+    md = _example(EXAMPLES[0])
+    assert build_all(md) == build_all(_example(EXAMPLES[0]))
+
+
+def test_children_have_stable_names_labels_and_namespace() -> None:
+    objects = _by_kind(build_all(_md(minimal())))
+    assert set(objects) == {"ConfigMap/demo-v1-config", "Deployment/demo-v1", "Service/demo", "Service/demo-metrics",
+                            "PodDisruptionBudget/demo", "NetworkPolicy/demo"}
+    for obj in objects.values():
+        assert obj["metadata"]["namespace"] == "team-a"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modeldeploy"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "demo"
+        assert "generateName" not in obj["metadata"]
+
+
+def test_service_selects_every_revision_and_deployment_only_its_own() -> None:
+    v1 = _by_kind(build_all(_md(minimal())))
+    v2 = _by_kind(build_all(_md(with_(("spec.model.version", "2")))))
+    service_selector = v1["Service/demo"]["spec"]["selector"]
+    assert v1["Service/demo"] == v2["Service/demo"]
+    for objects, name in ((v1, "demo-v1"), (v2, "demo-v2")):
+        deployment = objects[f"Deployment/{name}"]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert service_selector.items() <= pod_labels.items()
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert v1["Deployment/demo-v1"]["spec"]["selector"] != v2["Deployment/demo-v2"]["spec"]["selector"]
+
+
+def _triton(md_doc: dict) -> dict:
+    return build_deployment(_md(md_doc))["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_triton_runs_with_secure_defaults() -> None:
+    triton = _triton(minimal())
+    args = triton["args"]
+    for expected in ("--model-control-mode=none", "--strict-readiness=true", "--exit-on-error=true",
+                     "--model-repository=/mnt/models"):
+        assert expected in args
+    restricted = [a for a in args if a.startswith(("--http-restricted-api=", "--grpc-restricted-protocol="))]
+    assert len(restricted) == 2 and all("model-repository" in a and "$(TRITON_ADMIN_KEY)" in a for a in restricted)
+    assert {"name": "TRITON_ADMIN_KEY", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}} in triton["env"]
+    assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/models/demo/versions/1/ready"
+    assert triton["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    mounts = {m["mountPath"]: m for m in triton["volumeMounts"]}
+    assert mounts["/mnt/models"]["readOnly"] is True
+
+
+def test_grace_period_outlasts_drain() -> None:
+    options = BuildOptions()
+    pod = build_deployment(_md(minimal()), options)["spec"]["template"]["spec"]
+    drain = options.prestop_sleep_seconds + options.triton_exit_timeout_seconds
+    assert pod["terminationGracePeriodSeconds"] > drain
+    assert f"--exit-timeout-secs={options.triton_exit_timeout_seconds}" in pod["containers"][0]["args"]
+
+
+def test_auto_complete_only_without_declared_config() -> None:
+    assert "--disable-auto-complete-config" not in _triton(minimal())["args"]
+    declared = with_(("spec.model.config", {"inputs": [{"name": "x", "dataType": "FP32", "dims": [4]}]}))
+    assert "--disable-auto-complete-config" in _triton(declared)["args"]
+
+
+def test_rollout_never_drops_capacity_and_respects_gpu_budget() -> None:
+    surge = build_deployment(_md(minimal()))["spec"]["strategy"]["rollingUpdate"]
+    assert surge == {"maxSurge": 1, "maxUnavailable": 0}
+    no_spare_gpu = build_deployment(_md(with_(("spec.rollout", {"maxSurge": 0}))))["spec"]["strategy"]
+    assert no_spare_gpu["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def test_whole_gpus_and_product_selection() -> None:
+    doc = with_(("spec.runtime", {"resources": {"gpus": 2, "gpuProduct": "NVIDIA-H100-80GB-HBM3"}}))
+    pod = build_deployment(_md(doc))["spec"]["template"]["spec"]
+    resources = pod["containers"][0]["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == "2" == resources["requests"]["nvidia.com/gpu"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+
+
+def test_mig_slice_uses_the_mig_resource() -> None:
+    doc = with_(("spec.runtime", {"resources": {"migProfile": "1g.10gb"}}))
+    limits = _triton(doc)["resources"]["limits"]
+    assert limits["nvidia.com/mig-1g.10gb"] == "1" and "nvidia.com/gpu" not in limits
+
+
+def test_cpu_model_requests_no_gpu_and_no_gpu_toleration() -> None:
+    pod = build_deployment(_md(minimal()))["spec"]["template"]["spec"]
+    assert not any(k.startswith("nvidia.com/") for k in pod["containers"][0]["resources"]["limits"])
+    assert "tolerations" not in pod
+
+
+def test_pvc_source_is_mounted_read_only_into_fetch() -> None:
+    doc = with_(("spec.model.uri", "pvc://model-store/resnet/3/model.onnx"))
+    pod = build_deployment(_md(doc))["spec"]["template"]["spec"]
+    fetch = pod["initContainers"][0]
+    assert fetch["args"][:2] == ["fetch", "file:///mnt/pvc/resnet/3/model.onnx"]
+    assert {"name": "model-source", "mountPath": "/mnt/pvc", "readOnly": True} in fetch["volumeMounts"]
+    assert {"name": "model-source", "persistentVolumeClaim": {"claimName": "model-store", "readOnly": True}} \
+        in pod["volumes"]
+
+
+def test_credentials_reach_only_the_fetch_container() -> None:
+    doc = with_(("spec.model.credentialsSecret", "s3-creds"))
+    pod = build_deployment(_md(doc))["spec"]["template"]["spec"]
+    fetch, build_repo = pod["initContainers"]
+    triton = pod["containers"][0]
+    assert any(m["name"] == "storage-credentials" for m in fetch["volumeMounts"])
+    for other in (build_repo, triton):
+        assert not any(m["name"] == "storage-credentials" for m in other["volumeMounts"])
+
+
+def test_sha256_is_passed_to_fetch() -> None:
+    digest = "a" * 64
+    fetch = build_deployment(_md(with_(("spec.model.sha256", digest))))["spec"]["template"]["spec"]["initContainers"][0]
+    assert fetch["args"][-2:] == ["--sha256", digest]
+
+
+def test_config_change_rolls_pods_through_the_template_hash() -> None:
+    a = build_deployment(_md(with_(("spec.model.config", {"maxBatchSize": 4}))))
+    b = build_deployment(_md(with_(("spec.model.config", {"maxBatchSize": 8}))))
+    key = "serving.modeldeploy.io/config-sha256"
+    assert a["spec"]["template"]["metadata"]["annotations"][key] != b["spec"]["template"]["metadata"]["annotations"][key]
+
+
+def test_autoscaled_replicas_stay_within_bounds() -> None:
+    doc = with_(("spec.replicas", 1), ("spec.autoscaling", {"minReplicas": 2, "maxReplicas": 4, "target": "50ms"}))
+    assert build_deployment(_md(doc))["spec"]["replicas"] == 2
+
+
+def test_network_policy_keeps_metrics_for_the_monitoring_namespace() -> None:
+    doc = with_(("spec.networkPolicy", {"allowedNamespaces": ["web"], "metricsNamespace": "observability"}))
+    policy = _by_kind(build_all(_md(doc)))["NetworkPolicy/demo"]
+    inference, metrics = policy["spec"]["ingress"]
+    assert [p["port"] for p in inference["ports"]] == [8000, 8001]
+    assert {"podSelector": {}} in inference["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "web"}}} in inference["from"]
+    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}],
+                       "ports": [{"protocol": "TCP", "port": 8002}]}
+    disabled = build_all(_md(with_(("spec.networkPolicy", {"enabled": False}))))
+    assert not any(o["kind"] == "NetworkPolicy" for o in disabled)
+
+
+def test_metrics_port_is_not_on_the_inference_service() -> None:
+    objects = _by_kind(build_all(_md(minimal())))
+    assert [p["port"] for p in objects["Service/demo"]["spec"]["ports"]] == [8000, 8001]
+    assert [p["port"] for p in objects["Service/demo-metrics"]["spec"]["ports"]] == [8002]
