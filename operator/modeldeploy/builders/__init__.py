@@ -11,6 +11,7 @@ from .deployment import build_deployment
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
 from .policy import build_network_policy, build_pdb
 from .services import build_metrics_service, build_service
+from .triton_args import ADMIN_HEADER, Endpoints, triton_server_args
 from .triton_config import build_model_config, default_model_filename, render_model_config
 
 
@@ -28,7 +29,7 @@ def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> li
 
 
 __all__ = [
-    "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
+    "ADMIN_HEADER", "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
     "build_metrics_service", "build_model_config", "build_network_policy", "build_pdb", "build_service",
     "default_model_filename", "render_model_config",
 ]

@@ -9,13 +9,12 @@ from ..api import ModelDeployment
 from . import naming as n
 from .options import BuildOptions
 from .security import container_security_context, pod_security_context
+from .triton_args import triton_server_args
 from .triton_config import render_model_config
 
-# Triton APIs that change or reveal server state. They need a header whose value
-# is the pod's UID: unguessable, and known only to those who may read the pod.
-RESTRICTED_APIS = "model-repository,model-config,shared-memory,logging,trace"
+# The restricted Triton APIs need a header whose value is the pod's UID:
+# unguessable, and known only to those who may already read the pod.
 ADMIN_KEY_ENV = "TRITON_ADMIN_KEY"
-ADMIN_HEADER = "triton-admin-key"
 
 
 def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> dict:
@@ -123,25 +122,6 @@ def _runtime_container(name: str, args: list[str], mounts: list[dict], env: list
     return container
 
 
-def _triton_args(md: ModelDeployment, options: BuildOptions) -> list[str]:
-    args = [
-        f"--model-repository={n.MODEL_REPOSITORY}",
-        "--model-control-mode=none",
-        "--strict-readiness=true",
-        "--exit-on-error=true",
-        f"--exit-timeout-secs={options.triton_exit_timeout_seconds}",
-        f"--http-port={n.HTTP_PORT}",
-        f"--grpc-port={n.GRPC_PORT}",
-        f"--metrics-port={n.METRICS_PORT}",
-        "--allow-metrics=true",
-        f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}=$({ADMIN_KEY_ENV})",
-        f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}=$({ADMIN_KEY_ENV})",
-    ]
-    if md.spec.model.config is not None:
-        args.append("--disable-auto-complete-config")
-    return args + list(md.spec.runtime.args)
-
-
 def _triton_container(md: ModelDeployment, options: BuildOptions) -> dict:
     runtime = md.spec.runtime
     ready_path = f"/v2/models/{md.model_name}/versions/{md.spec.model.version}/ready"
@@ -151,7 +131,8 @@ def _triton_container(md: ModelDeployment, options: BuildOptions) -> dict:
         "name": "triton",
         "image": runtime.image,
         "command": ["tritonserver"],
-        "args": _triton_args(md, options),
+        "args": triton_server_args(md, admin_key=f"$({ADMIN_KEY_ENV})",
+                                   exit_timeout_seconds=options.triton_exit_timeout_seconds),
         "env": env,
         "ports": [
             {"name": "http", "containerPort": n.HTTP_PORT, "protocol": "TCP"},
