@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-f", "--filename", required=True, action="append",
                           help="YAML file (repeatable), or - for stdin")
     validate.set_defaults(func=_cmd_validate)
+
+    from modeldeploy_runtime.commands import add_commands  # noqa: PLC0415 - the data-plane commands
+    add_commands(sub, _load)
     return parser
 
 

@@ -1,0 +1,167 @@
+"""The runtime's subcommands of `modeldeploy`: fetch, build-repo, package, serve, infer.
+
+Heavy modules (torch, Triton clients) load inside each command, so `modeldeploy
+render` stays fast. Failures print one line, `CODE: reason`, and exit with the
+code's number: the init containers' termination message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ExitCode, RuntimeFailure
+
+
+def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
+    fetch = sub.add_parser("fetch", help="download and verify a model artifact into DEST (init container)")
+    fetch.add_argument("src", help="file:, http(s)://, s3:// or gs:// URI")
+    fetch.add_argument("dest", type=Path, help="folder to create")
+    fetch.add_argument("--sha256", help="expected sha256 of the artifact; fail closed on mismatch")
+    fetch.add_argument("--max-bytes", type=int, default=64 << 30)
+    fetch.set_defaults(func=_guard(_fetch))
+
+    build = sub.add_parser("build-repo", help="lay out a Triton model repository from a fetched artifact")
+    build.add_argument("--source", type=Path, required=True)
+    build.add_argument("--repository", type=Path, required=True)
+    build.add_argument("--model", required=True)
+    build.add_argument("--version", required=True)
+    build.add_argument("--format", required=True, choices=["onnx", "torchscript", "tensorrt", "python", "savedmodel"])
+    build.add_argument("--config", type=Path, required=True, help="config.pbtxt to install")
+    build.set_defaults(func=_guard(_build_repo))
+
+    package = sub.add_parser("package", help="turn a torch model into a Triton model folder")
+    package.add_argument("model", type=Path, help="TorchScript file, or a module saved with torch.save")
+    package.add_argument("--example-input", action="append", required=True,
+                         help="SHAPE[:DTYPE] with the batch first, e.g. 8x16:float32 (repeat for more inputs)")
+    package.add_argument("-o", "--output", type=Path, required=True, help="model folder to write")
+    package.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization of Linear layers")
+    package.add_argument("--max-batch-size", type=int, default=64)
+    package.set_defaults(func=_guard(_package))
+
+    serve = sub.add_parser("serve", help="serve a ModelDeployment locally through a real Triton (no cluster)")
+    serve.add_argument("-f", "--filename", required=True)
+    serve.add_argument("--name", help="which ModelDeployment, when the file holds several")
+    serve.add_argument("--http-port", type=int)
+    serve.add_argument("--grpc-port", type=int)
+    serve.add_argument("--metrics-port", type=int)
+    serve.add_argument("--workdir", type=Path, help="where fetched models and the repository go")
+    serve.add_argument("--ready-timeout", type=float, default=120.0)
+    serve.add_argument("--once", action="store_true", help="answer one inference over HTTP and gRPC, then stop")
+    serve.set_defaults(func=_guard(lambda args: _serve(args, load)))
+
+    infer = sub.add_parser("infer", help="send an inference to a served ModelDeployment")
+    infer.add_argument("-f", "--filename", required=True)
+    infer.add_argument("--name")
+    infer.add_argument("--url", default="127.0.0.1:8000", help="host:port of Triton's HTTP (or gRPC) endpoint")
+    infer.add_argument("--protocol", choices=["http", "grpc"], default="http")
+    infer.add_argument("--data", help='JSON object of input name → nested list; default: ones')
+    infer.set_defaults(func=_guard(lambda args: _infer(args, load)))
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except RuntimeFailure as failure:
+            print(failure.line(), file=sys.stderr)
+            return int(failure.code)
+    return run
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from .fetch import fetch  # noqa: PLC0415
+    result = fetch(args.src, args.dest, sha256=args.sha256, max_bytes=args.max_bytes)
+    state = "already present" if result.reused else "fetched"
+    print(f"{state}: {args.dest}" + (f" (sha256 {result.sha256})" if result.sha256 else ""))
+    return 0
+
+
+def _build_repo(args: argparse.Namespace) -> int:
+    from .repository import build_repository  # noqa: PLC0415
+    try:
+        config_text = args.config.read_text()
+    except OSError as err:
+        raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"cannot read {args.config}: {err.strerror}") from None
+    target = build_repository(args.source, args.repository, args.model, args.version, args.format, config_text)
+    print(f"built {target}")
+    return 0
+
+
+def _package(args: argparse.Namespace) -> int:
+    from .package import load_model, package_module, parse_example_input  # noqa: PLC0415
+    examples = [parse_example_input(spec) for spec in args.example_input]
+    report = package_module(load_model(args.model), examples, args.output, quantize=args.quantize)
+    print(f"wrote {args.output}/model.pt and {args.output}/model.py")
+    if report.quantization:
+        q = report.quantization
+        print(f"int8: size {q.size_before} → {q.size_after} bytes ({q.size_after / q.size_before:.2f}×), "
+              f"latency {q.latency_before_ms:.3f} → {q.latency_after_ms:.3f} ms, "
+              f"max abs error {q.max_abs_error:.2e}, mean relative error {q.mean_rel_error:.2e}")
+    print("Add to spec.model (format: python locally, torchscript with the libtorch backend):")
+    print(report.config_yaml(args.max_batch_size), end="")
+    return 0
+
+
+def _pick(load: Callable[[str], Any], filename: str, name: str | None) -> Any:
+    result = load(filename)
+    for message in result.messages():
+        print(message, file=sys.stderr)
+    if not result.ok:
+        raise RuntimeFailure(ExitCode.USAGE, f"{filename} is not valid; see above")
+    candidates = [md for md in result.model_deployments if name in (None, md.name)]
+    if len(candidates) != 1:
+        names = ", ".join(md.name for md in result.model_deployments)
+        raise RuntimeFailure(ExitCode.USAGE, f"{filename} holds {names or 'no match'}; choose one with --name")
+    return candidates[0]
+
+
+def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
+    from .infer import as_json, curl_example, example_inputs, infer  # noqa: PLC0415
+    from .serve import ServeOptions, serving  # noqa: PLC0415
+    md = _pick(load, args.filename, args.name)
+    options = ServeOptions(http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
+                           workdir=args.workdir, ready_timeout_seconds=args.ready_timeout)
+    base_dir = Path(args.filename).resolve().parent
+    # SIGTERM stops the server the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print(f"serving {md.name}: fetching {md.spec.model.uri} and starting Triton…", file=sys.stderr)
+    try:
+        with serving(md, base_dir, options) as server:
+            print(f"{md.name} is ready (model {md.model_name}, version {md.spec.model.version}) "
+                  f"in {server.seconds_to_ready:.1f}s")
+            print(f"  HTTP     http://{server.http_url}/v2/models/{md.model_name}")
+            print(f"  gRPC     {server.grpc_url}")
+            print(f"  metrics  {server.metrics_url}")
+            if args.once:
+                for protocol, url in (("http", server.http_url), ("grpc", server.grpc_url)):
+                    outputs = infer(md, url, example_inputs(md), protocol=protocol)
+                    print(f"inference over {protocol}: {as_json(outputs)}")
+                return 0
+            print("Try it:")
+            print(f"  {curl_example(md, server.http_url)}")
+            print(f"  modeldeploy infer -f {args.filename} --url {server.http_url}")
+            print("Ctrl-C stops the server.", flush=True)
+            while server.triton.process.poll() is None:
+                time.sleep(0.5)
+            raise RuntimeFailure(ExitCode.TRITON_FAILED, f"tritonserver exited with code "
+                                                         f"{server.triton.process.returncode}:\n{server.triton.log_tail()}")
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 0
+
+
+def _infer(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
+    from .infer import as_json, example_inputs, infer  # noqa: PLC0415
+    md = _pick(load, args.filename, args.name)
+    try:
+        data = json.loads(args.data) if args.data else None
+    except json.JSONDecodeError as err:
+        raise RuntimeFailure(ExitCode.USAGE, f"--data is not JSON: {err}") from None
+    print(as_json(infer(md, args.url, example_inputs(md, data=data), protocol=args.protocol)))
+    return 0

@@ -1,0 +1,143 @@
+"""Run a real tritonserver locally: the one bundled with nvidia-pytriton.
+
+The python backend needs the stub built for the running Python beside
+libtriton_python.so, so the backends are copied to a private folder with that
+stub added; site-packages is never written to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tritonclient.http as triton_http
+
+from .errors import ExitCode, RuntimeFailure
+
+
+def triton_home() -> Path:
+    if not sys.platform.startswith("linux"):
+        raise RuntimeFailure(ExitCode.TRITON_UNAVAILABLE,
+                             f"local Triton runs on Linux x86-64 only (this is {sys.platform}); use a cluster, "
+                             "or a Linux machine or container")
+    try:
+        import pytriton  # noqa: PLC0415 - optional: only local serving needs it
+    except ImportError:
+        raise RuntimeFailure(ExitCode.TRITON_UNAVAILABLE,
+                             "no local Triton: install it with  pip install 'modeldeploy[serve]'") from None
+    home = Path(pytriton.__file__).parent / "tritonserver"
+    if not (home / "bin" / "tritonserver").is_file():
+        raise RuntimeFailure(ExitCode.TRITON_UNAVAILABLE, f"tritonserver binary missing under {home}")
+    return home
+
+
+def prepare_backends(home: Path, into: Path) -> Path:
+    """A backend folder whose python backend has the stub of this Python."""
+    stub = home / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / \
+        "triton_python_backend_stub"
+    if not stub.is_file():
+        raise RuntimeFailure(ExitCode.TRITON_UNAVAILABLE, f"no python backend stub for Python "
+                                                           f"{sys.version_info.major}.{sys.version_info.minor}")
+    backends = into / "backends"
+    if not (backends / "python" / "triton_python_backend_stub").is_file():
+        shutil.rmtree(backends, ignore_errors=True)
+        shutil.copytree(home / "backends", backends)
+        shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
+    return backends
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class TritonProcess:
+    process: subprocess.Popen
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_model_ready(self, model: str, version: str, timeout_seconds: float) -> float:
+        """Seconds until this model version reports ready; fails if Triton exits first."""
+        start = time.monotonic()
+        client = triton_http.InferenceServerClient(self.http_url, connection_timeout=2.0, network_timeout=2.0)
+        try:
+            while time.monotonic() - start < timeout_seconds:
+                if self.process.poll() is not None:
+                    raise RuntimeFailure(ExitCode.TRITON_FAILED,
+                                         f"tritonserver exited with code {self.process.returncode}; its log ends:\n"
+                                         f"{self.log_tail()}")
+                try:
+                    if client.is_model_ready(model, version):
+                        return time.monotonic() - start
+                except Exception:  # noqa: BLE001 - not listening yet
+                    pass
+                time.sleep(0.1)
+        finally:
+            client.close()
+        raise RuntimeFailure(ExitCode.TRITON_FAILED, f"model {model} version {version} not ready after "
+                                                     f"{timeout_seconds:.0f}s; log ends:\n{self.log_tail()}")
+
+    def stop(self, grace_seconds: float = 10.0) -> int:
+        """SIGTERM the server's process group (python stubs included), then SIGKILL."""
+        if self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[int, int, int]) -> TritonProcess:
+    home = triton_home()
+    backends = prepare_backends(home, workdir)
+    from pytriton.utils.distribution import get_libs_path  # noqa: PLC0415 - the wheel's own bundled libraries
+
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (env.get("LD_LIBRARY_PATH"), str(get_libs_path())) if p)
+    # The python backend's stub imports the model's packages (torch, numpy)
+    # from this interpreter's environment.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
+    log = log_path.open("ab")
+    try:
+        process = subprocess.Popen(
+            [str(home / "bin" / "tritonserver"), f"--backend-directory={backends}", *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )
+    finally:
+        log.close()
+    return TritonProcess(process, *ports, log_path=log_path)
