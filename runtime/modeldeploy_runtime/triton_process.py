@@ -76,10 +76,14 @@ class TritonProcess:
         return f"127.0.0.1:{self.grpc_port}"
 
     def log_tail(self, lines: int = 15) -> str:
+        """Triton's error lines (a model's load error among them), else the last lines."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            log = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
+        errors = [line for line in log if (line.startswith("E") and "CudaDriverHelper" not in line)
+                  or "failed to load" in line or line.startswith("error:")]
+        return "\n".join((errors or log)[-lines:])
 
     def wait_model_ready(self, model: str, version: str, timeout_seconds: float) -> float:
         """Seconds until this model version reports ready; fails if Triton exits first."""

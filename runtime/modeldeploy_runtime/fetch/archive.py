@@ -24,11 +24,19 @@ def unpack(archive: Path, target: Path) -> None:
         _unpack_tar(archive, target)
 
 
+def _refuse_escaping_name(archive: Path, name: str) -> None:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or "\\" in name:
+        raise RuntimeFailure(ExitCode.UNSAFE_ARCHIVE, f"{archive.name}: entry {name!r} leaves the folder")
+
+
 def _unpack_tar(archive: Path, target: Path) -> None:
     try:
         with tarfile.open(archive) as tar:
-            # The standard library's "data" filter refuses absolute paths, '..',
-            # links that leave the folder, and device files.
+            for member in tar.getmembers():
+                _refuse_escaping_name(archive, member.name)
+            # The standard library's "data" filter also refuses links that
+            # leave the folder and device files.
             tar.extractall(target, filter="data")
     except tarfile.FilterError as err:
         raise RuntimeFailure(ExitCode.UNSAFE_ARCHIVE, f"{archive.name}: {err}") from None
@@ -40,9 +48,7 @@ def _unpack_zip(archive: Path, target: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
-                name = PurePosixPath(info.filename)
-                if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
-                    raise RuntimeFailure(ExitCode.UNSAFE_ARCHIVE, f"{archive.name}: entry {info.filename!r} leaves the folder")
+                _refuse_escaping_name(archive, info.filename)
                 if stat.S_ISLNK(info.external_attr >> 16):
                     raise RuntimeFailure(ExitCode.UNSAFE_ARCHIVE, f"{archive.name}: entry {info.filename!r} is a symlink")
             zf.extractall(target)

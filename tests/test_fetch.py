@@ -1,0 +1,192 @@
+"""`modeldeploy fetch`: real files, a real HTTP server on loopback, real archives."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import os
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from modeldeploy.cli import main
+from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
+from modeldeploy_runtime.fetch import MARKER, fetch
+
+pytestmark = pytest.mark.unit
+
+ONNX_BYTES = b"\x08\x07" + os.urandom(256)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    hits: list[str] = []
+    flaky: dict[str, int] = {}
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib hook
+        type(self).hits.append(self.path)
+        if self.path.startswith("/secret") and self.headers.get("Authorization") != "Bearer s3cr3t":
+            self.send_error(403)
+            return
+        remaining = type(self).flaky.get(self.path, 0)
+        if remaining:
+            type(self).flaky[self.path] = remaining - 1
+            self.send_error(503)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    _Handler.hits, _Handler.flaky = [], {}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Handler(*a, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_file_is_fetched_and_verified(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(ONNX_BYTES)
+    result = fetch("file:model.onnx", tmp_path / "out", sha256=_sha(ONNX_BYTES), base_dir=tmp_path)
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == ONNX_BYTES
+    assert result.sha256 == _sha(ONNX_BYTES) and not result.reused
+
+
+def test_checksum_mismatch_fails_closed_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(ONNX_BYTES)
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{tmp_path}/model.onnx", tmp_path / "out", sha256="0" * 64)
+    assert caught.value.code == ExitCode.CHECKSUM_MISMATCH
+    assert "expected " + "0" * 64 in caught.value.reason and _sha(ONNX_BYTES) in caught.value.reason
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_http_download_with_retries(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    _Handler.flaky["/model.onnx"] = 2
+    fetch(f"{url}/model.onnx", tmp_path / "out", sha256=_sha(ONNX_BYTES))
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == ONNX_BYTES
+    assert _Handler.hits.count("/model.onnx") == 3
+
+
+def test_idempotent_second_fetch_downloads_nothing(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    fetch(f"{url}/model.onnx", tmp_path / "out", sha256=_sha(ONNX_BYTES))
+    again = fetch(f"{url}/model.onnx", tmp_path / "out", sha256=_sha(ONNX_BYTES))
+    assert again.reused and _Handler.hits.count("/model.onnx") == 1
+
+
+def test_http_errors_have_distinct_codes(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "secret").mkdir()
+    (root / "secret" / "m.onnx").write_bytes(ONNX_BYTES)
+    with pytest.raises(RuntimeFailure) as missing:
+        fetch(f"{url}/nope.onnx", tmp_path / "a")
+    assert missing.value.code == ExitCode.SOURCE_NOT_FOUND
+    with pytest.raises(RuntimeFailure) as denied:
+        fetch(f"{url}/secret/m.onnx", tmp_path / "b")
+    assert denied.value.code == ExitCode.ACCESS_DENIED
+    with pytest.raises(RuntimeFailure) as big:
+        fetch(f"{url}/secret/m.onnx", tmp_path / "c", max_bytes=10)
+    assert big.value.code in (ExitCode.ACCESS_DENIED, ExitCode.TOO_LARGE)
+
+
+def test_bearer_token_from_mounted_secret(http_root: tuple[str, Path], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    url, root = http_root
+    (root / "secret").mkdir()
+    (root / "secret" / "m.onnx").write_bytes(ONNX_BYTES)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "token").write_text("s3cr3t\n")
+    monkeypatch.setenv("MODELDEPLOY_CREDENTIALS_DIR", str(creds))
+    fetch(f"{url}/secret/m.onnx", tmp_path / "out")
+    assert (tmp_path / "out" / "m.onnx").exists()
+
+
+def test_size_limit(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"{url}/model.onnx", tmp_path / "out", max_bytes=100)
+    assert caught.value.code == ExitCode.TOO_LARGE and not (tmp_path / "out").exists()
+
+
+def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+
+
+def _file(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def test_tar_gz_is_unpacked(tmp_path: Path) -> None:
+    _tar(tmp_path / "m.tar.gz", [_file("resnet/model.onnx", ONNX_BYTES)])
+    fetch(f"file://{tmp_path}/m.tar.gz", tmp_path / "out")
+    assert (tmp_path / "out" / "resnet" / "model.onnx").read_bytes() == ONNX_BYTES
+
+
+@pytest.mark.parametrize("member", ["../escape.txt", "/etc/evil.txt"])
+def test_tar_slip_is_refused(tmp_path: Path, member: str) -> None:
+    _tar(tmp_path / "evil.tar.gz", [_file(member, b"x")])
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{tmp_path}/evil.tar.gz", tmp_path / "out")
+    assert caught.value.code == ExitCode.UNSAFE_ARCHIVE
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out").exists()
+
+
+def test_tar_symlink_escape_is_refused(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("model.onnx")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    _tar(tmp_path / "evil.tar.gz", [(link, None)])
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{tmp_path}/evil.tar.gz", tmp_path / "out")
+    assert caught.value.code == ExitCode.UNSAFE_ARCHIVE
+
+
+def test_zip_slip_is_refused(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("ok/model.onnx", ONNX_BYTES)
+        zf.writestr("../../escape.txt", b"x")
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{tmp_path}/evil.zip", tmp_path / "out")
+    assert caught.value.code == ExitCode.UNSAFE_ARCHIVE and "escape.txt" in caught.value.reason
+    assert not (tmp_path.parent / "escape.txt").exists() and not (tmp_path / "out").exists()
+
+
+def test_refetch_replaces_the_old_artifact_atomically(tmp_path: Path) -> None:
+    (tmp_path / "a.onnx").write_bytes(ONNX_BYTES)
+    (tmp_path / "b.onnx").write_bytes(ONNX_BYTES[::-1])
+    fetch(f"file://{tmp_path}/a.onnx", tmp_path / "out")
+    fetch(f"file://{tmp_path}/b.onnx", tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(["b.onnx", MARKER])
+
+
+def test_cli_exit_code_and_one_line_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "model.onnx").write_bytes(ONNX_BYTES)
+    code = main(["fetch", f"file://{tmp_path}/model.onnx", str(tmp_path / "out"), "--sha256", "f" * 64])
+    err = capsys.readouterr().err
+    assert code == ExitCode.CHECKSUM_MISMATCH == 13
+    assert err.startswith("CHECKSUM_MISMATCH: sha256 mismatch") and err.count("\n") == 1
+    assert main(["fetch", f"file://{tmp_path}/missing.onnx", str(tmp_path / "o2")]) == ExitCode.SOURCE_NOT_FOUND
