@@ -175,3 +175,13 @@ def test_serve_stops_cleanly_on_signal(tmp_path: Path, quickstart: Path, sig: in
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
+
+
+def test_clear_error_where_triton_cannot_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             quickstart: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    md = parse_model_deployment(yaml.safe_load(quickstart.read_text()))
+    with pytest.raises(RuntimeFailure) as caught:
+        with serving(md, quickstart.parent, ServeOptions(workdir=tmp_path / "work")):
+            pytest.fail("served where Triton cannot run")
+    assert caught.value.code == ExitCode.TRITON_UNAVAILABLE and "Linux x86-64 only" in caught.value.reason

@@ -19,6 +19,7 @@ from ..errors import ExitCode, RuntimeFailure
 from .archive import is_archive, unpack
 from .http import fetch_http
 from .local import fetch_local
+from .s3 import fetch_s3
 
 MARKER = ".modeldeploy-fetch.json"
 DEFAULT_MAX_BYTES = 64 << 30
@@ -69,8 +70,10 @@ def _download(src: str, into: Path, base_dir: Path, max_bytes: int) -> tuple[Pat
         return fetch_local(src, into, base_dir, max_bytes)
     if scheme in ("http", "https"):
         return fetch_http(src, into, max_bytes)
-    if scheme in ("s3", "gs"):
-        raise RuntimeFailure(ExitCode.UNSUPPORTED, f"{scheme}:// sources are not supported by this runtime build yet")
+    if scheme == "s3":
+        return fetch_s3(src, into, max_bytes)
+    if scheme == "gs":
+        raise RuntimeFailure(ExitCode.UNSUPPORTED, "gs:// sources are not supported by this runtime build yet")
     raise RuntimeFailure(ExitCode.UNSUPPORTED, f"unsupported source {src!r}; use file:, http(s)://, s3:// or gs://")
 
 
