@@ -121,6 +121,11 @@ def _pick(load: Callable[[str], Any], filename: str, name: str | None) -> Any:
     return candidates[0]
 
 
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler
+    """SIGTERM stops the server the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
     from .infer import as_json, curl_example, example_inputs, infer  # noqa: PLC0415
     from .serve import ServeOptions, serving  # noqa: PLC0415
@@ -128,8 +133,7 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
     options = ServeOptions(http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
                            workdir=args.workdir, ready_timeout_seconds=args.ready_timeout)
     base_dir = Path(args.filename).resolve().parent
-    # SIGTERM stops the server the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     print(f"serving {md.name}: fetching {md.spec.model.uri} and starting Triton…", file=sys.stderr)
     try:
         with serving(md, base_dir, options) as server:

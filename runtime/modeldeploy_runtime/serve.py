@@ -17,6 +17,7 @@ from typing import Iterator
 
 from modeldeploy.api import ModelDeployment
 from modeldeploy.builders import Endpoints, render_model_config, triton_server_args
+from modeldeploy.builders.triton_config import FORMAT_BACKENDS
 
 from .errors import ExitCode, RuntimeFailure
 from .fetch import fetch
@@ -62,8 +63,8 @@ def default_workdir(md: ModelDeployment) -> Path:
 
 def _check_backend_available(md: ModelDeployment) -> None:
     available = sorted(p.name for p in (triton_home() / "backends").iterdir() if p.is_dir())
-    needed = {"python": "python"}.get(md.spec.model.format)
-    if needed not in available:
+    field, needed, _ = FORMAT_BACKENDS[md.spec.model.format]
+    if field != "backend" or needed not in available:
         raise RuntimeFailure(
             ExitCode.TRITON_UNAVAILABLE,
             f"the local Triton has the {', '.join(available)} backend(s) only, not one for format "
