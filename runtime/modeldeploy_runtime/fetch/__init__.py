@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ExitCode, RuntimeFailure
 from .archive import is_archive, unpack
+from .gcs import fetch_gcs
 from .http import fetch_http
 from .local import fetch_local
 from .s3 import fetch_s3
@@ -73,7 +74,7 @@ def _download(src: str, into: Path, base_dir: Path, max_bytes: int) -> tuple[Pat
     if scheme == "s3":
         return fetch_s3(src, into, max_bytes)
     if scheme == "gs":
-        raise RuntimeFailure(ExitCode.UNSUPPORTED, "gs:// sources are not supported by this runtime build yet")
+        return fetch_gcs(src, into, max_bytes)
     raise RuntimeFailure(ExitCode.UNSUPPORTED, f"unsupported source {src!r}; use file:, http(s)://, s3:// or gs://")
 
 
