@@ -1,6 +1,6 @@
 """The typed ModelDeployment API. Pure pydantic: imports nothing of Kubernetes."""
 
-from .base import ApiModel, FieldError, duration_seconds
+from .base import ApiModel, FieldError
 from .problems import InvalidSpec, Problem, parse_model_deployment, problems_from
 from .model import ModelSpec, TensorSpec, TritonModelConfig
 from .policies import Autoscaling, NetworkPolicySpec, Rollout
@@ -15,5 +15,5 @@ __all__ = [
     "API_VERSION", "GROUP", "KIND", "PLURAL", "SHORT_NAMES", "SINGULAR", "VERSION",
     "ApiModel", "Autoscaling", "InvalidSpec", "Problem", "parse_model_deployment", "problems_from", "Condition", "FieldError", "ModelDeployment", "ModelDeploymentSpec",
     "ModelDeploymentStatus", "ModelSpec", "NetworkPolicySpec", "ObjectMeta", "Resources",
-    "RevisionStatus", "Rollout", "RuntimeSpec", "TensorSpec", "TritonModelConfig", "duration_seconds",
+    "RevisionStatus", "Rollout", "RuntimeSpec", "TensorSpec", "TritonModelConfig",
 ]

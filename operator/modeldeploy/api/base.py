@@ -7,7 +7,6 @@ wire while the Python side keeps snake_case attributes.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,11 +60,3 @@ Duration = Annotated[
     str,
     Field(pattern=DURATION_PATTERN, description='A duration such as "500ms", "60s", "5m" or "1h30m".'),
 ]
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration_seconds(value: str) -> float:
-    """Seconds in a Duration string ("1m30s" -> 90.0)."""
-    parts = re.findall(r"([0-9]+)(ms|s|m|h)", value)
-    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts)
