@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -53,9 +54,62 @@ def _parser() -> argparse.ArgumentParser:
                           help="YAML file (repeatable), or - for stdin")
     validate.set_defaults(func=_cmd_validate)
 
+    _add_operator_command(sub)
+
     from modeldeploy_runtime.commands import add_commands  # noqa: PLC0415 - the data-plane commands
     add_commands(sub, _load)
     return parser
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"MODELDEPLOY_{name}", default)
+
+
+def _add_operator_command(sub: argparse._SubParsersAction) -> None:
+    op = sub.add_parser(
+        "operator", help="run the controller against the cluster of KUBECONFIG or the in-cluster config",
+        description="Every flag has an environment equivalent, MODELDEPLOY_<FLAG> (e.g. MODELDEPLOY_LOG_FORMAT=json; "
+                    "MODELDEPLOY_NAMESPACES=a,b).",
+    )
+    scope = op.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", dest="namespaces",
+                       default=[ns for ns in (_env("NAMESPACES") or "").split(",") if ns],
+                       help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true",
+                       default=_env("ALL_NAMESPACES", "").lower() in ("1", "true", "yes"))
+    op.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=_env("LOG_LEVEL", "info"))
+    op.add_argument("--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"))
+    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
+    op.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8081")),
+                    help="serves /healthz and /readyz")
+    op.add_argument("--bind-address", default=_env("BIND_ADDRESS", "0.0.0.0"))
+    op.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "60")),
+                    help="how often every ModelDeployment is checked against its children (default: %(default)s)")
+    op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE))
+    op.add_argument("--peering", default=_env("PEERING", "modeldeploy"),
+                    help="kopf peering object shared by the replicas (default: %(default)s)")
+    op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")) or None,
+                    help="peering priority; default: random, so replicas never tie")
+    op.add_argument("--standalone", action="store_true",
+                    default=_env("STANDALONE", "").lower() in ("1", "true", "yes"), help="run without peering")
+    op.set_defaults(func=_cmd_operator)
+
+
+def _cmd_operator(args: argparse.Namespace) -> int:
+    from .handlers import OperatorOptions, run  # noqa: PLC0415 - kopf loads only for this command
+
+    extra = {"priority": args.priority} if args.priority else {}
+    try:
+        options = OperatorOptions(
+            namespaces=tuple(args.namespaces or ()), all_namespaces=args.all_namespaces,
+            log_level=args.log_level, log_format=args.log_format, metrics_port=args.metrics_port,
+            health_port=args.health_port, bind_address=args.bind_address, resync_seconds=args.resync_seconds,
+            runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone, **extra,
+        )
+    except ValueError as err:
+        print(f"modeldeploy operator: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return run(options)
 
 
 def _load(filename: str) -> LoadResult:

@@ -1,0 +1,119 @@
+"""A thin, typed wrapper over the official client's transport.
+
+It speaks raw JSON (no generated model objects: cheaper, and what the builders
+produce already), refuses verbs that `permissions.PERMISSIONS` does not
+declare, turns failures into the classes of `errors`, and reports every write
+to an observer (the operator's metrics). It blocks: call it from a thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from .errors import ApiError, Retryable, classify
+from .permissions import EVENT, MODELDEPLOYMENT, Kind, allowed, kind_of
+
+FIELD_MANAGER = "modeldeploy"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+TIMEOUT_SECONDS = (5, 30)  # connect, read
+
+WriteObserver = Callable[[str, str], None]  # (verb, kind)
+
+
+class KubeClient:
+    def __init__(self, api: k8s.ApiClient, *, on_write: WriteObserver | None = None):
+        self._api = api
+        self._on_write = on_write or (lambda verb, kind: None)
+
+    @classmethod
+    def from_environment(cls, *, on_write: WriteObserver | None = None) -> KubeClient:
+        """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
+        configuration = k8s.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except ConfigException:
+            k8s_config.load_kube_config(client_configuration=configuration)
+        return cls(k8s.ApiClient(configuration), on_write=on_write)
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def apply(self, obj: dict, *, field_manager: str = FIELD_MANAGER) -> dict:
+        """Server-side apply with a fixed field manager; creates the object when missing."""
+        kind = kind_of(obj)
+        meta = obj["metadata"]
+        return self._request(
+            "patch", kind, "PATCH", kind.path(meta.get("namespace"), meta["name"]),
+            query={"fieldManager": field_manager, "force": "true"}, body=obj, content_type=APPLY,
+        )
+
+    def delete(self, kind: Kind, namespace: str | None, name: str) -> None:
+        self._request("delete", kind, "DELETE", kind.path(namespace, name),
+                      body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+
+    def patch_status(self, namespace: str, name: str, patch: dict) -> dict:
+        """Merge-patch the ModelDeployment's status subresource (the only status write)."""
+        return self._request(
+            "patch", MODELDEPLOYMENT, "PATCH", MODELDEPLOYMENT.path(namespace, name, "status"),
+            query={"fieldManager": FIELD_MANAGER}, body={"status": patch}, content_type=MERGE, subresource="status",
+        )
+
+    def create_event(self, event: dict) -> dict:
+        return self._request("create", EVENT, "POST", EVENT.path(event["metadata"]["namespace"]), body=event)
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> dict:
+        return self._request("get", kind, "GET", kind.path(namespace, name))
+
+    def list(self, kind: Kind, namespace: str | None = None, *, limit: int | None = None) -> dict:
+        query = {"limit": str(limit)} if limit else {}
+        return self._request("list", kind, "GET", kind.path(namespace), query=query)
+
+    # -- transport ------------------------------------------------------------------------------------
+
+    def _request(self, verb: str, kind: Kind, method: str, path: str, *, query: dict[str, str] | None = None,
+                 body: Any = None, content_type: str = "application/json", subresource: str | None = None) -> dict:
+        if not allowed(kind, verb, subresource):
+            # A programming error: the declared permissions (and so the chart's RBAC) lack this call.
+            raise PermissionError(f"{verb} {kind.plural}{'/' + subresource if subresource else ''} is not declared "
+                                  "in modeldeploy.clients.permissions.PERMISSIONS")
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, _, _ = self._api.param_serialize(
+            method=method, resource_path=path, query_params=list((query or {}).items()),
+            header_params=headers, auth_settings=["BearerToken"],
+        )
+        is_write = method != "GET"
+        try:
+            response = self._api.call_api(method, url, header_params=headers, body=body,
+                                          _request_timeout=TIMEOUT_SECONDS)
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise Retryable(0, f"{type(err).__name__}: {err}", verb=verb, kind=kind.kind) from None
+        finally:
+            if is_write:
+                self._on_write(verb, kind.kind)
+        if response.status >= 400:
+            raise classify(response.status, _server_message(data), verb=verb, kind=kind.kind)
+        return json.loads(data) if data else {}
+
+
+def _server_message(data: bytes) -> str:
+    """The API server's own words from a Status body, else the raw text."""
+    try:
+        status = json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")[:500]
+    if isinstance(status, dict):
+        return str(status.get("message") or status.get("reason") or status)[:2000]
+    return str(status)[:500]
+
+
+__all__ = ["APPLY", "FIELD_MANAGER", "KubeClient", "ApiError"]

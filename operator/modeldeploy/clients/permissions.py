@@ -1,0 +1,90 @@
+"""Every resource and verb the operator uses, declared once.
+
+The client refuses a request this table does not declare, so the table is the
+truth about what the operator does; the Helm chart's RBAC is generated from it
+and a test checks both against each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..api import GROUP, KIND, PLURAL, VERSION
+
+READ = ("get", "list", "watch")
+
+
+@dataclass(frozen=True)
+class Kind:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.api_version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+MODELDEPLOYMENT = Kind(f"{GROUP}/{VERSION}", KIND, PLURAL)
+CONFIGMAP = Kind("v1", "ConfigMap", "configmaps")
+SERVICE = Kind("v1", "Service", "services")
+POD = Kind("v1", "Pod", "pods")
+EVENT = Kind("v1", "Event", "events")
+DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
+NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+
+# Children the builders produce, in apply order.
+CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY)
+KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, POD, EVENT)}
+
+
+@dataclass(frozen=True)
+class Permission:
+    api_group: str
+    resource: str
+    verbs: tuple[str, ...]
+
+
+_CHILD_VERBS = (*READ, "create", "patch", "delete")
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(GROUP, PLURAL, READ),
+    Permission(GROUP, f"{PLURAL}/status", ("get", "patch")),
+    # Owner references with blockOwnerDeletion need update on the owner's finalizers.
+    Permission(GROUP, f"{PLURAL}/finalizers", ("update",)),
+    *(Permission(k.group, k.plural, _CHILD_VERBS) for k in CHILD_KINDS),
+    Permission("", "pods", READ),
+    Permission("", "events", ("create",)),
+    # kopf: discovery of the resources it watches, and namespaces for --namespace patterns.
+    Permission("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch")),
+    Permission("", "namespaces", ("get", "list", "watch")),
+    # kopf peering, for HA (one active replica).
+    Permission("kopf.dev", "clusterkopfpeerings", ("get", "list", "watch", "patch")),
+    Permission("kopf.dev", "kopfpeerings", ("get", "list", "watch", "patch")),
+)
+
+
+def kind_of(obj: dict) -> Kind:
+    return KINDS[obj["kind"]]
+
+
+def allowed(kind: Kind, verb: str, subresource: str | None = None) -> bool:
+    resource = f"{kind.plural}/{subresource}" if subresource else kind.plural
+    return any(p.api_group == kind.group and p.resource == resource and verb in p.verbs for p in PERMISSIONS)

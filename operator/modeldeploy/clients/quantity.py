@@ -1,0 +1,12 @@
+"""Quantity equality as the API server sees it ("0.5" is stored back as "500m")."""
+
+from __future__ import annotations
+
+from kubernetes.utils.quantity import parse_quantity
+
+
+def same_quantity(a: str, b: str) -> bool:
+    try:
+        return parse_quantity(a) == parse_quantity(b)
+    except (ValueError, TypeError):
+        return False

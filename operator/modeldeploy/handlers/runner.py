@@ -1,0 +1,179 @@
+"""kopf wiring: watches feed the cache and trigger reconciles; a resync loop repairs drift.
+
+Why `on.event` and not `on.create/update/resume` plus `kopf.timer`: kopf's
+change handlers store their progress and last-handled state on the object
+(extra writes on every change), and its timers put a finalizer on every
+ModelDeployment, so deleting one would hang whenever the operator is down.
+Event handlers write nothing; owner references let the garbage collector
+remove children; the reconcile is level-triggered, so an event only says
+"look again".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+
+import kopf
+from prometheus_client import start_http_server
+
+from ..api import GROUP, PLURAL, VERSION
+from ..builders import BuildOptions
+from ..builders.naming import MANAGED_BY
+from ..clients import KubeClient, Retryable
+from ..clients.errors import ApiError
+from ..clients.permissions import CHILD_KINDS, MODELDEPLOYMENT, POD
+from ..reconcile import ObservedCache, OperatorMetrics, Reconciler
+from .health import HealthServer
+from .options import OperatorOptions
+
+log = logging.getLogger("modeldeploy.operator")
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+
+
+class Controller:
+    """The cache, the reconciler and the retry schedule, shared by every handler."""
+
+    def __init__(self, options: OperatorOptions, client: KubeClient, metrics: OperatorMetrics):
+        self.options = options
+        self.metrics = metrics
+        self.client = client
+        self.cache = ObservedCache()
+        self.reconciler = Reconciler(client, self.cache, metrics=metrics,
+                                     options=BuildOptions(runtime_image=options.runtime_image),
+                                     instance=socket.gethostname())
+        self.retry_at: dict[tuple[str, str], float] = {}
+
+    def reconcile(self, key: tuple[str, str]) -> None:
+        outcome = self.reconciler.reconcile(key)
+        if outcome is not None and outcome.retry_after is not None:
+            self.retry_at[key] = time.monotonic() + outcome.retry_after
+        elif outcome is not None:
+            self.retry_at.pop(key, None)
+
+    # Handlers run in kopf's thread pool (they are sync): the blocking client never touches the loop.
+
+    def on_modeldeployment(self, event: dict, **_) -> None:
+        self.metrics.watch_alive()
+        obj = event["object"]
+        if event.get("type") == "DELETED":
+            self.retry_at.pop(self.cache.drop_md(obj), None)
+            return
+        self.reconcile(self.cache.put_md(obj))
+
+    def on_child(self, event: dict, **_) -> None:
+        self.metrics.watch_alive()
+        obj = event["object"]
+        owner = self.cache.drop(obj) if event.get("type") == "DELETED" else self.cache.put(obj)
+        if owner is not None and self.cache.md(owner) is not None:
+            self.reconcile(owner)
+
+    async def resync_forever(self) -> None:
+        """Every resync period: reconcile everything from the cache; every second: due retries."""
+        next_resync = time.monotonic() + self.options.resync_seconds
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            if now >= next_resync:
+                next_resync = now + self.options.resync_seconds
+                await asyncio.to_thread(self.probe_api)
+                keys = self.cache.md_keys()
+            else:
+                keys = [k for k, at in list(self.retry_at.items()) if at <= now]
+            for key in keys:
+                await asyncio.to_thread(self.reconcile, key)
+
+    def probe_api(self) -> None:
+        """One cheap read per period: proves the API answers even when nothing changes."""
+        namespace = None if self.options.all_namespaces else self.options.namespaces[0]
+        try:
+            self.client.list(MODELDEPLOYMENT, namespace, limit=1)
+            self.metrics.watch_alive()
+        except (ApiError, Retryable) as err:
+            log.warning("API probe failed: %s %s", err.status, err.message[:200])
+
+
+def _register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
+    # The same credentials as the KubeClient: in-cluster, else KUBECONFIG, through the official client.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="modeldeployment")(controller.on_modeldeployment)
+    for kind in (*CHILD_KINDS, POD):
+        kopf.on.event(kind.group, kind.version, kind.plural, labels=MANAGED, registry=registry,
+                      id=f"child-{kind.plural}")(controller.on_child)
+
+
+def _settings(options: OperatorOptions) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # Events come from the reconciler only, on transitions
+    settings.execution.max_workers = options.workers
+    # Watch only what the operator made: the API server filters, so unrelated pods cost nothing.
+    for kind in (*CHILD_KINDS, POD):
+        settings.watching.label_selectors[f"{kind.api_version}/{kind.plural}"] = \
+            ",".join(f"{k}={v}" for k, v in MANAGED.items())
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.peering.name = options.peering
+    settings.peering.priority = options.priority
+    settings.peering.lifetime = options.peering_lifetime
+    settings.peering.stealth = True
+    settings.peering.standalone = options.standalone
+    # Auto-detect: peering (HA) where its CRDs are installed, standalone where they are not.
+    settings.peering.mandatory = False
+    return settings
+
+
+def _configure_logging(options: OperatorOptions) -> None:
+    kopf.configure(
+        debug=options.log_level == "debug",
+        quiet=options.log_level in ("warning", "error"),
+        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    level = options.log_level.upper()
+    logging.getLogger().setLevel(level)
+    # kopf reports every event handler call at INFO: noise at the rate pods change.
+    logging.getLogger("kopf.objects").setLevel("WARNING" if level == "INFO" else level)
+
+
+async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
+                  stop: asyncio.Event | None = None) -> None:
+    _configure_logging(options)
+    metrics = OperatorMetrics()
+    client = client or KubeClient.from_environment(on_write=metrics.count_write)
+    controller = Controller(options, client, metrics)
+    metrics.track_ready(controller.cache.md_bodies)
+    registry = kopf.OperatorRegistry()
+    _register(registry, controller)
+
+    stop = stop or asyncio.Event()
+    ready = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    metrics_server, _ = start_http_server(options.metrics_port, addr=options.bind_address, registry=metrics.registry)
+    health = HealthServer(watch_age=metrics.watch_age, ready=ready,
+                          live_within=5 * options.resync_seconds + 30, ready_within=2 * options.resync_seconds + 30)
+    await health.start(options.bind_address, options.health_port)
+    await asyncio.to_thread(controller.probe_api)
+    resync = asyncio.create_task(controller.resync_forever(), name="modeldeploy resync")
+    log.info("operator starting: %s, priority %d, peering %r%s",
+             "all namespaces" if options.all_namespaces else "namespaces " + ",".join(options.namespaces),
+             options.priority, options.peering, " (standalone)" if options.standalone else "")
+    try:
+        await kopf.operator(
+            registry=registry, settings=_settings(options),
+            clusterwide=options.all_namespaces, namespaces=list(options.namespaces),
+            ready_flag=ready, stop_flag=stop,
+        )
+    finally:
+        resync.cancel()
+        await health.stop()
+        metrics_server.shutdown()
+
+
+def run(options: OperatorOptions) -> int:
+    asyncio.run(operate(options))
+    return 0

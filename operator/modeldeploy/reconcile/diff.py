@@ -1,0 +1,62 @@
+"""Is an observed child already what we would apply? Decides every write.
+
+Two checks, both needed for zero writes at steady state *and* drift repair:
+- the hash annotation we stamp on each applied object catches every change of
+  the desired object, including fields we stopped setting;
+- a structural "desired is contained in observed" check catches hand edits of
+  fields we own, while ignoring fields the API server or controllers add, empty
+  values the server drops, and quantities it rewrites ("0.5" → "500m").
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from ..api import GROUP
+from ..clients import same_quantity
+
+HASH_ANNOTATION = f"{GROUP}/applied-sha256"
+
+
+def stamp(obj: dict) -> dict:
+    """A copy of the object carrying the hash of its own desired content."""
+    stamped = copy.deepcopy(obj)
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    stamped["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
+    return stamped
+
+
+def applied_hash(obj: dict | None) -> str | None:
+    if obj is None:
+        return None
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+
+
+def in_sync(desired: dict, observed: dict | None) -> bool:
+    return (
+        observed is not None
+        and applied_hash(observed) == applied_hash(desired)
+        and contains(observed, desired)
+    )
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == {} or value == []
+
+
+def contains(have: Any, want: Any) -> bool:
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return _empty(want) and _empty(have)
+        return all(
+            (_empty(value) and _empty(have.get(key))) or (key in have and contains(have[key], value))
+            for key, value in want.items()
+        )
+    if isinstance(want, list):
+        return isinstance(have, list) and len(have) == len(want) and all(map(contains, have, want))
+    if want == have:
+        return True
+    return isinstance(want, str) and isinstance(have, str) and same_quantity(want, have)

@@ -1,0 +1,142 @@
+"""What the operator has seen of the cluster, fed by watch events and by its own writes.
+
+Reconciles read this instead of the API (zero reads per reconcile, like an
+informer cache). Entries keep only what reconciles look at, so 1,000
+ModelDeployments stay cheap: no managedFields, and only the status of pods.
+A newer resourceVersion always wins, so a late watch event never undoes what
+a write just returned.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..builders.naming import MODELDEPLOYMENT_LABEL
+
+Key = tuple[str, str]  # (namespace, ModelDeployment name)
+ChildKey = tuple[str, str]  # (kind, name)
+
+
+def key_of(body: dict) -> Key:
+    meta = body["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+def owner_key(body: dict) -> Key | None:
+    """The ModelDeployment a child or pod belongs to, by the label the builders set."""
+    meta = body.get("metadata", {})
+    owner = (meta.get("labels") or {}).get(MODELDEPLOYMENT_LABEL)
+    return (meta.get("namespace") or "", owner) if owner else None
+
+
+def _version(body: dict) -> int | None:
+    rv = body.get("metadata", {}).get("resourceVersion")
+    return int(rv) if isinstance(rv, str) and rv.isdigit() else None
+
+
+def _newer_or_equal(new: dict, old: dict | None) -> bool:
+    if old is None:
+        return True
+    a, b = _version(new), _version(old)
+    return a is None or b is None or a >= b
+
+
+def _trim(body: dict) -> dict:
+    meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+    if body.get("kind") == "Pod":
+        return {"kind": "Pod", "metadata": meta, "status": body.get("status") or {}}
+    return {**body, "metadata": meta}
+
+
+@dataclass(frozen=True)
+class Observed:
+    md: dict | None
+    children: dict[ChildKey, dict]
+    pods: tuple[dict, ...]
+
+
+@dataclass
+class ObservedCache:
+    _mds: dict[Key, dict] = field(default_factory=dict)
+    _children: dict[Key, dict[ChildKey, dict]] = field(default_factory=lambda: defaultdict(dict))
+    _pods: dict[Key, dict[str, dict]] = field(default_factory=lambda: defaultdict(dict))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ModelDeployments -----------------------------------------------------------------------------
+
+    def put_md(self, body: dict) -> Key:
+        key = key_of(body)
+        with self._lock:
+            if _newer_or_equal(body, self._mds.get(key)):
+                self._mds[key] = _trim(body)
+        return key
+
+    def drop_md(self, body: dict) -> Key:
+        key = key_of(body)
+        with self._lock:
+            self._mds.pop(key, None)
+            self._children.pop(key, None)
+            self._pods.pop(key, None)
+        return key
+
+    def md(self, key: Key) -> dict | None:
+        with self._lock:
+            return self._mds.get(key)
+
+    def md_keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._mds)
+
+    def md_bodies(self) -> list[dict]:
+        with self._lock:
+            return list(self._mds.values())
+
+    # Children and pods ----------------------------------------------------------------------------
+
+    def put(self, body: dict) -> Key | None:
+        """Record a child or pod (from a watch event or a write's response); returns its owner."""
+        owner = owner_key(body)
+        if owner is None:
+            return None
+        name = body["metadata"]["name"]
+        with self._lock:
+            if body.get("kind") == "Pod":
+                table: dict = self._pods[owner]
+                slot: object = name
+            else:
+                table = self._children[owner]
+                slot = (body["kind"], name)
+            if _newer_or_equal(body, table.get(slot)):
+                table[slot] = _trim(body)
+        return owner
+
+    def drop(self, body: dict) -> Key | None:
+        owner = owner_key(body)
+        if owner is None:
+            return None
+        name = body["metadata"]["name"]
+        with self._lock:
+            table: dict = self._pods[owner] if body.get("kind") == "Pod" else self._children[owner]
+            slot = name if body.get("kind") == "Pod" else (body["kind"], name)
+            if _newer_or_equal(body, table.get(slot)):
+                table.pop(slot, None)
+        return owner
+
+    def forget(self, kind: str, owner: Key, name: str) -> None:
+        """After our own delete: the object is gone whatever its last version was."""
+        with self._lock:
+            self._children[owner].pop((kind, name), None)
+
+    def snapshot(self, key: Key) -> Observed:
+        with self._lock:
+            return Observed(
+                md=self._mds.get(key),
+                children=dict(self._children.get(key, {})),
+                pods=tuple(self._pods.get(key, {}).values()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._mds)

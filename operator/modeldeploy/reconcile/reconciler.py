@@ -1,0 +1,265 @@
+"""Reconcile one ModelDeployment: desired children in, the fewest API writes out.
+
+Level-triggered: everything is derived from the current spec and the observed
+cache, never from what event arrived. Concurrent requests for the same
+ModelDeployment coalesce (one runs, the rest mark it dirty and it runs once
+more), so a burst of edits converges on the last one with no races.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, parse_model_deployment
+from ..builders import BuildOptions, build_all
+from ..builders import naming as n
+from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound, kind_of
+from ..clients.permissions import KINDS
+from .conditions import Facts, Revision, compute_status, rolled_out, status_patch
+from .diff import in_sync, stamp
+from .events import build_event
+from .metrics import OperatorMetrics
+from .observed import Key, Observed, ObservedCache
+from .redact import redact
+
+log = logging.getLogger("modeldeploy.reconcile")
+
+INITIAL_REPLICAS_MANAGER = "modeldeploy-initial-replicas"
+CONFLICT_ATTEMPTS = 3
+MAX_BACKOFF_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: str  # applied | unchanged | invalid | rejected | gone | retry | error
+    writes: int = 0
+    retry_after: float | None = None
+
+
+def utcnow() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Reconciler:
+    def __init__(self, client: KubeClient, cache: ObservedCache, *, metrics: OperatorMetrics,
+                 options: BuildOptions = BuildOptions(), instance: str = "modeldeploy", clock=utcnow):
+        self._client = client
+        self._cache = cache
+        self._metrics = metrics
+        self._options = options
+        self._instance = instance
+        self._clock = clock
+        self._guard = threading.Lock()
+        self._running: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+
+    def reconcile(self, key: Key) -> Outcome | None:
+        """Reconcile now, or make the reconcile already running for this key go once more."""
+        with self._guard:
+            if key in self._running:
+                self._dirty.add(key)
+                return None
+            self._running.add(key)
+        try:
+            while True:
+                outcome = self._measured(key)
+                with self._guard:
+                    if key not in self._dirty:
+                        self._running.discard(key)
+                        return outcome
+                    self._dirty.discard(key)
+        except BaseException:
+            with self._guard:
+                self._running.discard(key)
+                self._dirty.discard(key)
+            raise
+
+    # -- one pass -----------------------------------------------------------------------------------
+
+    def _measured(self, key: Key) -> Outcome:
+        started = time.perf_counter()
+        try:
+            outcome = self._once(key)
+            self._failures.pop(key, None)
+        except ApiError as err:
+            outcome = self._retry(key, err, f"{err.verb} {err.kind} failed with {err.status}: {redact(err.message)}")
+        except Exception as err:  # a bug must not kill the operator nor leak into status
+            log.exception("reconcile of %s/%s failed unexpectedly", *key)
+            outcome = self._retry(key, err, f"unexpected {type(err).__name__}")
+        self._metrics.reconcile_seconds.observe(time.perf_counter() - started)
+        self._metrics.reconciles.labels(result=outcome.result).inc()
+        return outcome
+
+    def _retry(self, key: Key, err: Exception, message: str) -> Outcome:
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (failures - 1))
+        log.warning("%s/%s: %s; retrying in %.0fs", *key, message, delay)
+        return Outcome("retry", retry_after=delay)
+
+    def _once(self, key: Key) -> Outcome:
+        body = self._cache.md(key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return Outcome("gone")
+        generation = int(body["metadata"].get("generation") or 0)
+        try:
+            md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body})
+        except InvalidSpec as err:
+            # Nothing is applied or pruned: what already serves keeps serving.
+            writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
+            return Outcome("invalid", writes)
+
+        desired = self._desired(md, body)
+        observed = self._cache.snapshot(key)
+        writes, apply_error = self._apply(md, desired, observed)
+        observed = self._cache.snapshot(key)
+        if apply_error is None:
+            facts = self._facts(md, generation, desired, observed)
+            if rolled_out(facts.deployment):
+                pruned = self._prune(key, body, desired, observed, prune_revisions=True)
+            else:
+                pruned = self._prune(key, body, desired, observed, prune_revisions=False)
+            if pruned:
+                writes += pruned
+                facts = self._facts(md, generation, desired, self._cache.snapshot(key))
+        else:
+            facts = Facts(generation, apply_error=apply_error)
+        writes += self._finish(body, facts)
+        result = "rejected" if apply_error else ("applied" if writes else "unchanged")
+        return Outcome(result, writes)
+
+    # -- children -----------------------------------------------------------------------------------
+
+    def _desired(self, md: ModelDeployment, body: dict) -> list[dict]:
+        uid = body["metadata"].get("uid")
+        objects = []
+        for obj in build_all(md, self._options):
+            if uid:
+                obj["metadata"]["ownerReferences"] = [{
+                    "apiVersion": API_VERSION, "kind": KIND, "name": md.name, "uid": uid,
+                    "controller": True, "blockOwnerDeletion": True,
+                }]
+            if obj["kind"] == "Deployment" and md.spec.autoscaling is not None:
+                # The autoscaler owns replicas: never apply them (see _apply for the first value).
+                obj["spec"].pop("replicas", None)
+            objects.append(stamp(obj))
+        return objects
+
+    def _apply(self, md: ModelDeployment, desired: list[dict], observed: Observed) -> tuple[int, str | None]:
+        writes = 0
+        for obj in desired:
+            slot = (obj["kind"], obj["metadata"]["name"])
+            current = observed.children.get(slot)
+            if in_sync(obj, current):
+                continue
+            try:
+                self._cache.put(self._apply_one(obj))
+                writes += 1
+                if current is None and obj["kind"] == "Deployment" and md.spec.autoscaling is not None:
+                    writes += self._initial_replicas(md, obj)
+            except Invalid as err:
+                return writes, redact(f"the API server rejected {obj['kind']} {slot[1]}: {err.message}")
+        return writes, None
+
+    def _apply_one(self, obj: dict, **kwargs) -> dict:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._client.apply(obj, **kwargs)
+            except Conflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _initial_replicas(self, md: ModelDeployment, deployment: dict) -> int:
+        """A new autoscaled Deployment starts at minReplicas, under a manager the operator never reapplies."""
+        scaling = md.spec.autoscaling
+        assert scaling is not None
+        first = min(max(md.spec.replicas, scaling.min_replicas), scaling.max_replicas)
+        if first == 1:  # the API server's default already
+            return 0
+        meta = deployment["metadata"]
+        patch = {"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": {"replicas": first}}
+        self._cache.put(self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER))
+        return 1
+
+    def _prune(self, key: Key, body: dict, desired: list[dict], observed: Observed, *, prune_revisions: bool) -> int:
+        """Delete owned children the spec no longer produces; old revisions only once the new one serves."""
+        wanted = {(o["kind"], o["metadata"]["name"]) for o in desired}
+        uid = body["metadata"].get("uid")
+        writes = 0
+        for (kind, name), child in observed.children.items():
+            if (kind, name) in wanted or not _owned_by(child, uid):
+                continue
+            is_revision = n.REVISION_LABEL in (child["metadata"].get("labels") or {})
+            if is_revision and not prune_revisions:
+                continue
+            try:
+                self._client.delete(KINDS[kind], key[0], name)
+            except NotFound:
+                pass
+            self._cache.forget(kind, key, name)
+            writes += 1
+        return writes
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def _facts(self, md: ModelDeployment, generation: int, desired: list[dict], observed: Observed) -> Facts:
+        version = md.spec.model.version
+        current = n.revision(version)
+        wanted = next(o for o in desired if o["kind"] == "Deployment")
+        deployment = observed.children.get(("Deployment", wanted["metadata"]["name"]))
+        if deployment is not None and not in_sync(wanted, deployment):
+            deployment = None  # not yet the current spec
+        revisions = []
+        for (kind, _), child in sorted(observed.children.items()):
+            if kind == "Deployment":
+                labels = child["metadata"].get("labels") or {}
+                status = child.get("status") or {}
+                revisions.append(Revision(
+                    version=labels.get("app.kubernetes.io/version", "?"),
+                    replicas=int(status.get("replicas") or 0), ready_replicas=int(status.get("readyReplicas") or 0),
+                ))
+        host = f"{n.service_name(md)}.{md.namespace}.svc"
+        return Facts(
+            generation=generation,
+            url=f"http://{host}:{n.HTTP_PORT}/v2/models/{md.model_name}",
+            grpc_address=f"{host}:{n.GRPC_PORT}",
+            selector=",".join(f"{k}={v}" for k, v in n.selector_labels(md).items()),
+            current_version=version,
+            deployment=deployment,
+            pods=tuple(p for p in observed.pods
+                       if (p["metadata"].get("labels") or {}).get(n.REVISION_LABEL) == current),
+            revisions=tuple(revisions),
+        )
+
+    def _finish(self, body: dict, facts: Facts) -> int:
+        """The one place status is written: only when it changed, then one Event per transition."""
+        now = self._clock()
+        status, transitions = compute_status(facts, body.get("status"), now)
+        patch = status_patch(body.get("status"), status)
+        if patch is None:
+            return 0
+        meta = body["metadata"]
+        self._cache.put_md(self._client.patch_status(meta.get("namespace", "default"), meta["name"], patch))
+        writes = 1
+        for transition in transitions:
+            try:
+                self._client.create_event(build_event(body, transition, now, self._instance))
+                writes += 1
+            except ApiError as err:  # an Event is best effort; the status already says it
+                log.warning("event for %s/%s not recorded: %s", meta.get("namespace"), meta["name"],
+                            redact(err.message))
+        return writes
+
+
+def _owned_by(child: dict, uid: str | None) -> bool:
+    refs = child["metadata"].get("ownerReferences") or []
+    return uid is not None and any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+__all__ = ["Outcome", "Reconciler", "kind_of"]
