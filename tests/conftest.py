@@ -17,3 +17,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def apiserver():
+    from support.apiserver import LiveApiServer
+
+    with LiveApiServer() as api:
+        yield api
+
+
+@pytest.fixture
+def operator_process(apiserver):
+    from support.operator_process import OperatorProcess
+
+    op = OperatorProcess(apiserver)
+    try:
+        yield op.start()
+    finally:
+        op.close()

@@ -96,8 +96,9 @@ class ApiServer(k8s.KubernetesEmulator):
 
     # -- helpers for tests (call through `LiveApiServer`, which runs them on the server's loop) ----------
 
-    def fail(self, method: str, path: str, status: int, message: str = "injected") -> None:
-        self.faults.append(Fault(method.upper(), re.compile(path), status, message))
+    def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1) -> None:
+        for _ in range(times):
+            self.faults.append(Fault(method.upper(), re.compile(path), status, message))
 
     # -- the write path ------------------------------------------------------------------------------
 
@@ -298,5 +299,5 @@ class LiveApiServer:
     def write_log(self) -> list[tuple[str, str]]:
         return self.on_loop(lambda: list(self.server.writes))
 
-    def fail(self, method: str, path: str, status: int, message: str = "injected") -> None:
-        self.on_loop(self.server.fail, method, path, status, message)
+    def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1) -> None:
+        self.on_loop(self.server.fail, method, path, status, message, times)

@@ -27,7 +27,8 @@ class HealthServer:
         if age > within:
             problems.append(f"no list/watch event or API read for {age:.0f}s (limit {within:.0f}s)")
         body = "ok\n" if not problems else "; ".join(problems) + "\n"
-        return web.Response(status=503 if problems else 200, text=body)
+        # No keep-alive: an idle probe connection would hold the operator's shutdown.
+        return web.Response(status=503 if problems else 200, text=body, headers={"Connection": "close"})
 
     async def _live(self, _: web.Request) -> web.Response:
         return self._check(self._live_within, need_ready=False)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 import time
 
@@ -147,11 +146,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
     registry = kopf.OperatorRegistry()
     _register(registry, controller)
 
-    stop = stop or asyncio.Event()
     ready = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     metrics_server, _ = start_http_server(options.metrics_port, addr=options.bind_address, registry=metrics.registry)
     health = HealthServer(watch_age=metrics.watch_age, ready=ready,
@@ -166,6 +161,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
         await kopf.operator(
             registry=registry, settings=_settings(options),
             clusterwide=options.all_namespaces, namespaces=list(options.namespaces),
+            # kopf handles SIGTERM/SIGINT itself; a stop flag is only for embedding.
             ready_flag=ready, stop_flag=stop,
         )
     finally:

@@ -1,0 +1,391 @@
+"""The real operator process against the Kubernetes API emulator, over HTTP.
+
+What each test proves is what a platform engineer would notice on a cluster:
+children appear and follow the spec, nothing is written while nothing
+changes, drift is repaired, failures surface as conditions with reasons.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+
+import pytest
+import yaml
+
+from modeldeploy.api import parse_model_deployment
+from modeldeploy.builders import build_all
+from support.operator_process import MD_PATH, OperatorProcess, wait_for
+from conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+NS = "ml"
+MDS = MD_PATH.format(ns=NS)
+DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NS}/deployments"
+SERVICES = f"/api/v1/namespaces/{NS}/services"
+CONFIGMAPS = f"/api/v1/namespaces/{NS}/configmaps"
+PDBS = f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets"
+NETPOLS = f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies"
+PODS = f"/api/v1/namespaces/{NS}/pods"
+EVENTS = f"/api/v1/namespaces/{NS}/events"
+MERGE = "application/merge-patch+json"
+
+
+def quickstart(name: str = "quickstart") -> dict:
+    md = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    md["metadata"] = {"name": name, "namespace": NS}
+    return md
+
+
+def create(api, md: dict) -> dict:
+    status, body = api.request("POST", MDS, md)
+    assert status == 201, body
+    return body
+
+
+def md_of(api, name: str = "quickstart") -> dict:
+    return api.get(f"{MDS}/{name}")
+
+
+def condition(md: dict, type_: str) -> dict | None:
+    return next((c for c in (md.get("status") or {}).get("conditions") or [] if c["type"] == type_), None)
+
+
+def children(api, name: str = "quickstart") -> dict[tuple[str, str], dict]:
+    found = {}
+    for path in (DEPLOYMENTS, SERVICES, CONFIGMAPS, PDBS, NETPOLS):
+        for obj in api.items(path):
+            if obj["metadata"].get("labels", {}).get("serving.modeldeploy.io/modeldeployment") == name:
+                found[(obj["kind"], obj["metadata"]["name"])] = obj
+    return found
+
+
+def converged(api, name: str = "quickstart", count: int = 6):
+    def check():
+        md = md_of(api, name)
+        kids = children(api, name)
+        return md and len(kids) == count and md.get("status", {}).get("observedGeneration") == \
+            md["metadata"]["generation"] and kids
+    return wait_for(check, what=f"{name} converged")
+
+
+def settle(api, quiet: float = 1.5, timeout: float = 15.0) -> list:
+    """Wait until no write happened for `quiet` seconds; return the write log."""
+    deadline = time.monotonic() + timeout
+    last, since = len(api.write_log()), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = len(api.write_log())
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return api.write_log()
+    raise AssertionError("the operator kept writing")
+
+
+def patch_md(api, name: str, patch: dict) -> dict:
+    status, body = api.request("PATCH", f"{MDS}/{name}", patch, MERGE)
+    assert status == 200, body
+    return body
+
+
+def set_deployment_ready(api, name: str, replicas: int | None = None) -> None:
+    dep = api.get(f"{DEPLOYMENTS}/{name}")
+    n = replicas if replicas is not None else dep["spec"].get("replicas", 1)
+    status = {"observedGeneration": dep["metadata"]["generation"], "replicas": n, "updatedReplicas": n,
+              "readyReplicas": n, "availableReplicas": n}
+    code, body = api.request("PATCH", f"{DEPLOYMENTS}/{name}/status", {"status": status}, MERGE)
+    assert code == 200, body
+
+
+def add_pod(api, name: str, status: dict, md: str = "quickstart", revision: str = "v1") -> None:
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": {
+            "app.kubernetes.io/managed-by": "modeldeploy", "app.kubernetes.io/instance": md,
+            "serving.modeldeploy.io/modeldeployment": md, "serving.modeldeploy.io/revision": revision}},
+        "spec": {"containers": [{"name": "triton", "image": "nvcr.io/nvidia/tritonserver:24.08-py3"}]},
+    }
+    code, body = api.request("POST", PODS, pod)
+    assert code == 201, body
+    code, body = api.request("PATCH", f"{PODS}/{name}/status", {"status": status}, MERGE)
+    assert code == 200, body
+
+
+# -- create, update, idempotence -----------------------------------------------------------------------
+
+def test_create_gives_the_builders_children_owned_by_the_modeldeployment(apiserver, operator_process):
+    created = create(apiserver, quickstart())
+    kids = converged(apiserver)
+    expected = build_all(parse_model_deployment(quickstart()))
+    assert set(kids) == {(o["kind"], o["metadata"]["name"]) for o in expected}
+    for want in expected:
+        got = kids[(want["kind"], want["metadata"]["name"])]
+        assert got["metadata"]["ownerReferences"] == [{
+            "apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment", "name": "quickstart",
+            "uid": created["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
+        for field in ("spec", "data"):
+            assert got.get(field) == want.get(field), f"{want['kind']} {field} differs from the builders'"
+    md = md_of(apiserver)
+    assert md["status"]["url"] == "http://quickstart.ml.svc:8000/v2/models/quickstart"
+    assert md["status"]["grpcAddress"] == "quickstart.ml.svc:8001"
+    assert "finalizers" not in md["metadata"], "no finalizer: deleting never waits for the operator"
+
+
+def test_create_costs_children_plus_two_writes_and_then_nothing(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    writes = settle(apiserver)
+    ours = [w for w in writes if not (w[0] == "POST" and w[1] == MDS)]
+    assert len(ours) <= 6 + 2, ours
+    # Idle for several resync periods, then the same spec applied again (a no-op write by the user):
+    time.sleep(3 * operator_process.resync_seconds)
+    patch_md(apiserver, "quickstart", {"spec": quickstart()["spec"]})
+    patch_md(apiserver, "quickstart", {"metadata": {"labels": {"team": "vision"}}})  # an event, same spec
+    time.sleep(3 * operator_process.resync_seconds)
+    after = apiserver.write_log()
+    assert [w for w in after[len(writes):] if not w[1].startswith(f"{MDS}/quickstart") or
+            w[1].endswith("/status")] == [], "no API write while nothing changed"
+
+
+def test_spec_edit_updates_children_in_place(apiserver, operator_process):
+    create(apiserver, quickstart())
+    before = converged(apiserver)[("Deployment", "quickstart-v1")]
+    spec = quickstart()["spec"]
+    spec["runtime"]["resources"]["memory"] = "2Gi"
+    spec["replicas"] = 3
+    patch_md(apiserver, "quickstart", {"spec": spec})
+
+    def updated():
+        dep = apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")
+        return dep if dep["spec"]["replicas"] == 3 else None
+    dep = wait_for(updated, what="Deployment updated")
+    assert dep["metadata"]["uid"] == before["metadata"]["uid"], "updated in place, not recreated"
+    triton = dep["spec"]["template"]["spec"]["containers"][0]
+    assert triton["resources"]["limits"]["memory"] == "2Gi"
+    assert md_of(apiserver)["status"]["observedGeneration"] == 2
+
+
+def test_five_rapid_edits_converge_on_the_last(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    for replicas in (2, 3, 4, 5, 6):
+        patch_md(apiserver, "quickstart", {"spec": {"replicas": replicas}})
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 6, what="replicas 6")
+    settle(apiserver)
+    md = md_of(apiserver)
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 6
+    assert md["status"]["observedGeneration"] == md["metadata"]["generation"] == 6
+
+
+def test_a_child_deleted_by_hand_comes_back_within_one_resync(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    code, _ = apiserver.request("DELETE", f"{SERVICES}/quickstart")
+    assert code == 200
+    started = time.monotonic()
+    svc = wait_for(lambda: apiserver.get(f"{SERVICES}/quickstart"), timeout=operator_process.resync_seconds + 2,
+                   what="Service restored")
+    assert svc["spec"]["ports"][0]["port"] == 8000
+    assert time.monotonic() - started <= operator_process.resync_seconds + 2
+
+
+def test_a_hand_edit_of_an_owned_field_is_reverted(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    code, _ = apiserver.request("PATCH", f"{SERVICES}/quickstart",
+                                {"spec": {"selector": {"app.kubernetes.io/instance": "someone-else"}}}, MERGE)
+    assert code == 200
+    wait_for(lambda: apiserver.get(f"{SERVICES}/quickstart")["spec"]["selector"]["app.kubernetes.io/instance"]
+             == "quickstart", what="selector restored")
+
+
+# -- status -------------------------------------------------------------------------------------------
+
+def test_deployment_readiness_makes_the_modeldeployment_ready(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    assert condition(md_of(apiserver), "Ready")["status"] == "False"
+    set_deployment_ready(apiserver, "quickstart-v1")
+    md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Ready")["status"] == "True" and m,
+                  what="Ready=True")
+    ready = condition(md, "Ready")
+    assert ready["reason"] == "Available"
+    assert ready["observedGeneration"] == md["metadata"]["generation"] == md["status"]["observedGeneration"]
+    assert md["status"]["readyReplicas"] == 1 and md["status"]["traffic"] == "v1=100"
+    assert condition(md, "Progressing")["status"] == "False"
+    reasons = [e["reason"] for e in apiserver.items(EVENTS)]
+    assert reasons.count("Available") == 1, reasons
+
+
+def test_lasttransitiontime_holds_while_the_status_does_not_flip(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    first = condition(md_of(apiserver), "Degraded")
+    patch_md(apiserver, "quickstart", {"spec": {"replicas": 2}})
+    wait_for(lambda: md_of(apiserver)["status"]["observedGeneration"] == 2, what="generation 2 observed")
+    assert condition(md_of(apiserver), "Degraded")["lastTransitionTime"] == first["lastTransitionTime"]
+
+
+FAILED_FETCH = {"phase": "Pending", "initContainerStatuses": [{
+    "name": "fetch", "ready": False, "restartCount": 2, "image": "runtime",
+    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+    "lastState": {"terminated": {"exitCode": 12, "reason": "Error",
+                                 "message": "fetch https://bob:hunter2@models.example/m.onnx: 403 Forbidden"}}}]}
+OOM = {"phase": "Running", "containerStatuses": [{
+    "name": "triton", "ready": False, "restartCount": 3, "image": "triton",
+    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+    "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
+IMAGE_PULL = {"phase": "Pending", "containerStatuses": [{
+    "name": "triton", "ready": False, "restartCount": 0, "image": "nvcr.io/nvidia/tritonserver:nope",
+    "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}
+UNSCHEDULABLE = {"phase": "Pending", "conditions": [{
+    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+    "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}
+
+
+@pytest.mark.parametrize("pod_status, reason, words", [
+    (FAILED_FETCH, "ModelFetchFailed", "403 Forbidden"),
+    (OOM, "OOMKilled", "memory"),
+    (IMAGE_PULL, "ImagePullFailed", "tritonserver:nope"),
+    (UNSCHEDULABLE, "Unschedulable", "Insufficient nvidia.com/gpu"),
+])
+def test_pod_failures_surface_as_reasons(apiserver, operator_process, pod_status, reason, words):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    add_pod(apiserver, "quickstart-v1-abc12", pod_status)
+    md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Degraded")["status"] == "True" and m,
+                  what=f"Degraded {reason}")
+    for type_ in ("Ready", "Degraded"):
+        assert condition(md, type_)["reason"] == reason
+        assert words in condition(md, type_)["message"]
+    warnings = [e for e in apiserver.items(EVENTS) if e["type"] == "Warning"]
+    assert reason in {e["reason"] for e in warnings}
+    everything = str(md) + str(apiserver.items(EVENTS)) + operator_process.logs()
+    assert "hunter2" not in everything, "a credential leaked into status, Events or logs"
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+def test_an_invalid_spec_gives_a_condition_and_touches_no_child(apiserver, operator_process):
+    create(apiserver, quickstart())
+    before = converged(apiserver)
+    writes = len(settle(apiserver))
+    bad = quickstart()["spec"]
+    bad["autoscaling"] = {"minReplicas": 5, "maxReplicas": 2, "target": "50ms"}
+    patch_md(apiserver, "quickstart", {"spec": bad})
+    md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Ready")["reason"] == "InvalidSpec" and m,
+                  what="InvalidSpec")
+    assert "spec.autoscaling.minReplicas" in condition(md, "Ready")["message"]
+    assert "Traceback" not in str(md)
+    settle(apiserver)
+    child_writes = [w for w in apiserver.write_log()[writes:] if "/modeldeployments/" not in w[1]
+                    and "/events" not in w[1]]
+    assert child_writes == [], "an invalid spec must not modify what serves"
+    after = children(apiserver)
+    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == \
+           {k: v["metadata"]["resourceVersion"] for k, v in before.items()}
+
+
+def test_a_server_rejection_becomes_a_condition_with_its_message(apiserver, operator_process):
+    apiserver.fail("PATCH", r"/deployments/quickstart-v1$", 422,
+                   'Deployment.apps "quickstart-v1" is invalid: spec.template.spec.containers[0].resources', times=1000)
+    create(apiserver, quickstart())
+    md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Ready") and
+                  condition(m, "Ready")["reason"] == "ApplyRejected" and m, what="ApplyRejected")
+    assert "is invalid: spec.template.spec.containers[0].resources" in condition(md, "Ready")["message"]
+    assert apiserver.get(f"{SERVICES}/quickstart") is None, "nothing applied after the rejection"
+    assert "ApplyRejected" in {e["reason"] for e in apiserver.items(EVENTS) if e["type"] == "Warning"}
+    # Once the server accepts again (here: the fault is lifted), the next resync recovers.
+    apiserver.on_loop(apiserver.server.faults.clear)
+    wait_for(lambda: condition(md_of(apiserver), "Ready")["reason"] != "ApplyRejected", timeout=20,
+             what="recovery after the rejection")
+
+
+@pytest.mark.parametrize("code", [409, 429, 500])
+def test_conflicts_throttling_and_server_errors_are_retried(apiserver, operator_process, code):
+    apiserver.fail("PATCH", r"/services/quickstart$", code, "try again")
+    create(apiserver, quickstart())
+    converged(apiserver)
+    assert apiserver.get(f"{SERVICES}/quickstart") is not None
+    assert "Traceback" not in operator_process.logs()
+
+
+# -- lifecycle ----------------------------------------------------------------------------------------
+
+def test_deleting_a_modeldeployment_never_waits_on_a_finalizer(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    operator_process.stop()  # even with no operator running
+    code, _ = apiserver.request("DELETE", f"{MDS}/quickstart")
+    assert code == 200
+    assert md_of(apiserver) is None
+
+
+def test_killed_mid_reconcile_and_restarted_converges_without_duplicates(apiserver):
+    op = OperatorProcess(apiserver)
+    try:
+        op.start()
+        names = [f"model-{i}" for i in range(4)]
+        for name in names:
+            create(apiserver, quickstart(name))
+        wait_for(lambda: any(w[0] == "PATCH" and "/deployments/" in w[1] for w in apiserver.write_log()),
+                 what="first child write")
+        op.kill()
+        op.start()
+        for name in names:
+            kids = converged(apiserver, name)
+            assert sorted(k[0] for k in kids) == sorted(
+                ["ConfigMap", "Deployment", "Service", "Service", "PodDisruptionBudget", "NetworkPolicy"])
+        settle(apiserver)
+        assert len(apiserver.items(DEPLOYMENTS)) == len(names)
+    finally:
+        op.close()
+
+
+def test_an_autoscaled_deployment_keeps_the_replicas_its_autoscaler_sets(apiserver, operator_process):
+    md = quickstart()
+    md["spec"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 8, "metric": "cpu", "target": 70, "engine": "hpa"}
+    create(apiserver, md)
+    converged(apiserver)
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 2, "starts at minReplicas"
+    code, _ = apiserver.request("PATCH", f"{DEPLOYMENTS}/quickstart-v1", {"spec": {"replicas": 5}}, MERGE)
+    assert code == 200
+    mark = len(settle(apiserver))
+    time.sleep(3 * operator_process.resync_seconds)
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 5
+    assert [w for w in apiserver.write_log()[mark:] if "/deployments/" in w[1]] == []
+
+
+def test_a_new_version_keeps_the_old_revision_until_the_new_one_serves(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    set_deployment_ready(apiserver, "quickstart-v1")
+    spec = copy.deepcopy(quickstart()["spec"])
+    spec["model"]["version"] = "2"
+    patch_md(apiserver, "quickstart", {"spec": spec})
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v2"), what="v2 Deployment")
+    settle(apiserver)
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is not None, "v1 still serves while v2 starts"
+    set_deployment_ready(apiserver, "quickstart-v2")
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is None, what="v1 pruned")
+    assert apiserver.get(f"{CONFIGMAPS}/quickstart-v1-config") is None
+    md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Ready")["status"] == "True" and m,
+                  what="Ready on v2")
+    assert md["status"]["traffic"] == "v2=100"
+
+
+# -- observability ------------------------------------------------------------------------------------
+
+def test_metrics_and_health_endpoints(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    assert operator_process.http("/healthz")[0] == 200
+    assert operator_process.http("/readyz")[0] == 200
+    text = operator_process.metrics()
+    assert re.search(r'modeldeploy_api_writes_total\{kind="Deployment",verb="patch"\} 1\.0', text), text
+    assert re.search(r'modeldeploy_reconciles_total\{result="applied"\} [1-9]', text)
+    assert re.search(r'modeldeploy_modeldeployments\{ready="False"\} 1\.0', text)
+    assert "modeldeploy_reconcile_duration_seconds_bucket" in text
