@@ -1,0 +1,69 @@
+"""The API emulator the integration tests trust: it must behave like an API server where they depend on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.apiserver import LiveApiServer
+
+pytestmark = pytest.mark.integration
+
+MDS = "/apis/serving.modeldeploy.io/v1alpha1/namespaces/ml/modeldeployments"
+CMS = "/api/v1/namespaces/ml/configmaps"
+MD = {"apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
+      "metadata": {"name": "m", "namespace": "ml"}, "spec": {"replicas": 1}}
+
+
+@pytest.fixture
+def api():
+    with LiveApiServer() as server:
+        yield server
+
+
+def test_create_sets_identity_and_versions(api):
+    status, md = api.request("POST", MDS, {**MD, "status": {"x": 1}})
+    assert status == 201
+    assert md["metadata"]["uid"] and md["metadata"]["creationTimestamp"]
+    assert md["metadata"]["generation"] == 1 and md["metadata"]["resourceVersion"]
+    assert "status" not in md, "status is ignored on create of a resource with a status subresource"
+
+
+def test_generation_bumps_on_spec_changes_only_and_status_is_split(api):
+    api.request("POST", MDS, MD)
+    _, md = api.request("PATCH", f"{MDS}/m", {"metadata": {"labels": {"a": "b"}}, "status": {"x": 1}},
+                        "application/merge-patch+json")
+    assert md["metadata"]["generation"] == 1 and "status" not in md
+    _, md = api.request("PATCH", f"{MDS}/m/status", {"status": {"x": 1}, "spec": {"replicas": 9}},
+                        "application/merge-patch+json")
+    assert md["status"] == {"x": 1} and md["spec"]["replicas"] == 1
+    _, md = api.request("PATCH", f"{MDS}/m", {"spec": {"replicas": 2}}, "application/merge-patch+json")
+    assert md["metadata"]["generation"] == 2
+
+
+def test_apply_creates_then_a_no_op_apply_changes_nothing(api):
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ml"}, "data": {"k": "v"}}
+    status, first = api.request("PATCH", f"{CMS}/c?fieldManager=t", cm, "application/apply-patch+yaml")
+    assert status == 201
+    _, again = api.request("PATCH", f"{CMS}/c?fieldManager=t", cm, "application/apply-patch+yaml")
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert api.request("PATCH", f"{CMS}/nope", {"data": {}}, "application/merge-patch+json")[0] == 404
+
+
+def test_stale_resourceversion_conflicts_and_finalizers_hold_deletion(api):
+    _, md = api.request("POST", MDS, {**MD, "metadata": {**MD["metadata"], "finalizers": ["x"]}})
+    rv = md["metadata"]["resourceVersion"]
+    api.request("PATCH", f"{MDS}/m", {"spec": {"replicas": 3}}, "application/merge-patch+json")
+    test_op = [{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+               {"op": "replace", "path": "/spec/replicas", "value": 4}]
+    assert api.request("PATCH", f"{MDS}/m", test_op, "application/json-patch+json")[0] == 409
+    assert api.request("DELETE", f"{MDS}/m")[0] == 200
+    assert api.get(f"{MDS}/m")["metadata"]["deletionTimestamp"]
+    api.request("PATCH", f"{MDS}/m", {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    assert api.get(f"{MDS}/m") is None
+
+
+def test_writes_are_logged_and_faults_injected(api):
+    api.fail("POST", "/modeldeployments$", 500, "boom")
+    assert api.request("POST", MDS, MD)[0] == 500
+    assert api.request("POST", MDS, MD)[0] == 201
+    assert [w[0] for w in api.write_log()] == ["POST", "POST"]

@@ -1,0 +1,110 @@
+"""Pure parts of the reconciler: what decides writes, the status, and what is redacted."""
+
+from __future__ import annotations
+
+import pytest
+
+from modeldeploy.reconcile.conditions import Facts, compute_status, status_patch
+from modeldeploy.reconcile.diff import contains, in_sync, stamp
+from modeldeploy.reconcile.observed import ObservedCache
+from modeldeploy.reconcile.pods import diagnose
+from modeldeploy.reconcile.redact import redact
+
+pytestmark = pytest.mark.unit
+
+DESIRED = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "m", "namespace": "ml", "labels": {"a": "1"}},
+           "spec": {"ports": [{"name": "http", "port": 8000}], "selector": {"app": "m"}}}
+
+
+def served(obj: dict) -> dict:
+    """What an API server hands back: defaults and server fields added."""
+    out = {**obj, "metadata": {**obj["metadata"], "uid": "u", "resourceVersion": "7", "managedFields": []}}
+    out["spec"] = {**obj["spec"], "clusterIP": "10.0.0.1",
+                   "ports": [{**p, "protocol": "TCP", "targetPort": p["port"]} for p in obj["spec"]["ports"]]}
+    return out
+
+
+def test_server_added_fields_do_not_count_as_drift():
+    desired = stamp(DESIRED)
+    assert in_sync(desired, served(desired))
+
+
+def test_a_changed_owned_field_is_drift():
+    desired = stamp(DESIRED)
+    observed = served(desired)
+    observed["spec"]["selector"] = {"app": "other"}
+    assert not in_sync(desired, observed)
+
+
+def test_a_field_no_longer_desired_is_caught_by_the_hash():
+    old = stamp({**DESIRED, "metadata": {**DESIRED["metadata"], "labels": {"a": "1", "b": "2"}}})
+    assert not in_sync(stamp(DESIRED), served(old))
+
+
+def test_quantities_the_server_rewrites_are_equal_and_empty_values_it_drops_too():
+    assert contains({"cpu": "500m", "memory": "1Gi"}, {"cpu": "0.5", "memory": "1024Mi"})
+    assert contains({"x": 1}, {"x": 1, "env": [], "annotations": {}})
+    assert not contains({"cpu": "500m"}, {"cpu": "1"})
+    assert not contains({"items": [1, 2]}, {"items": [1]})
+
+
+def test_status_keeps_lasttransitiontime_until_a_flip_and_reports_transitions():
+    first, transitions = compute_status(Facts(generation=1, current_version="1"), None, "T1")
+    assert [t.reason for t in transitions] == ["Creating"]
+    ready = {"metadata": {"generation": 1}, "spec": {"replicas": 2},
+             "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 1, "updatedReplicas": 2,
+                        "availableReplicas": 1}}
+    second, transitions = compute_status(Facts(generation=1, current_version="1", deployment=ready), first, "T2")
+    by_type = {c["type"]: c for c in second["conditions"]}
+    assert by_type["Ready"]["reason"] == "RollingOut" and by_type["Ready"]["lastTransitionTime"] == "T1"
+    assert [(t.type, t.reason) for t in transitions] == [("Ready", "RollingOut")]
+    ready["status"].update(readyReplicas=2, availableReplicas=2)
+    third, transitions = compute_status(Facts(generation=1, current_version="1", deployment=ready), second, "T3")
+    assert {c["type"]: c["status"] for c in third["conditions"]} == \
+           {"Ready": "True", "Progressing": "False", "Degraded": "False"}
+    assert {c["type"]: c["lastTransitionTime"] for c in third["conditions"]}["Ready"] == "T3"
+    assert status_patch(third, third) is None
+    assert status_patch({**third, "url": "http://old"}, third) == {"url": None}
+
+
+def test_a_deployment_seen_at_an_older_generation_is_not_ready():
+    stale = {"metadata": {"generation": 2}, "spec": {"replicas": 1},
+             "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                        "availableReplicas": 1}}
+    status, _ = compute_status(Facts(generation=2, current_version="1", deployment=stale), None, "T")
+    assert status["conditions"][0]["status"] == "False"
+
+
+def test_the_worst_pod_failure_names_the_reason():
+    pods = [
+        {"metadata": {"name": "b"}, "status": {"conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "no GPU"}]}},
+        {"metadata": {"name": "a"}, "status": {"containerStatuses": [
+            {"name": "triton", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+             "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}},
+    ]
+    assert diagnose(pods).reason == "OOMKilled"
+    assert diagnose(pods[:1]).reason == "Unschedulable"
+    assert diagnose([]) is None
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("GET https://alice:pa55@models.example/m.onnx failed", "pa55"),
+    ("s3 https://b.s3.amazonaws.com/m?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA123", "deadbeef"),
+    ("gs://bucket/model?token=ya29.secret", "ya29.secret"),
+    ("401 with Authorization: Bearer eyJhbGciOi", "eyJhbGciOi"),
+])
+def test_credentials_are_redacted(text, secret):
+    assert secret not in redact(text)
+
+
+def test_a_late_watch_event_never_undoes_a_newer_write():
+    cache = ObservedCache()
+    labels = {"serving.modeldeploy.io/modeldeployment": "m"}
+    new = {"kind": "Service", "metadata": {"name": "m", "namespace": "ml", "labels": labels, "resourceVersion": "9"}}
+    old = {**new, "metadata": {**new["metadata"], "resourceVersion": "8"}}
+    cache.put(new)
+    cache.put(old)
+    assert cache.snapshot(("ml", "m")).children[("Service", "m")]["metadata"]["resourceVersion"] == "9"
+    cache.drop(old)  # a stale DELETED
+    assert ("Service", "m") in cache.snapshot(("ml", "m")).children
