@@ -90,6 +90,8 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                     help="kopf peering object shared by the replicas (default: %(default)s)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")) or None,
                     help="peering priority; default: random, so replicas never tie")
+    op.add_argument("--peering-lifetime", type=int, default=int(_env("PEERING_LIFETIME", "30")),
+                    help="seconds a silent replica is still taken as alive; bounds the takeover after a crash")
     op.add_argument("--standalone", action="store_true",
                     default=_env("STANDALONE", "").lower() in ("1", "true", "yes"), help="run without peering")
     op.set_defaults(func=_cmd_operator)
@@ -104,7 +106,8 @@ def _cmd_operator(args: argparse.Namespace) -> int:
             namespaces=tuple(args.namespaces or ()), all_namespaces=args.all_namespaces,
             log_level=args.log_level, log_format=args.log_format, metrics_port=args.metrics_port,
             health_port=args.health_port, bind_address=args.bind_address, resync_seconds=args.resync_seconds,
-            runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone, **extra,
+            runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone,
+            peering_lifetime=args.peering_lifetime, **extra,
         )
     except ValueError as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)

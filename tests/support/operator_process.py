@@ -36,10 +36,12 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 
 
 
 class OperatorProcess:
-    def __init__(self, api: LiveApiServer, *, resync_seconds: float = 1.0, extra: tuple[str, ...] = ()):
+    def __init__(self, api: LiveApiServer, *, resync_seconds: float = 1.0, extra: tuple[str, ...] = (),
+                 standalone: bool = True):
         self.api = api
         self.resync_seconds = resync_seconds
         self.extra = extra
+        self.standalone = standalone
         self._dir = tempfile.TemporaryDirectory(prefix="modeldeploy-op-")
         self.kubeconfig = api.kubeconfig(os.path.join(self._dir.name, "kubeconfig"))
         self.log_path = os.path.join(self._dir.name, "operator.log")
@@ -52,7 +54,8 @@ class OperatorProcess:
         env.pop("KUBERNETES_SERVICE_HOST", None)
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modeldeploy.cli", "operator", "--all-namespaces", "--standalone",
+            [sys.executable, "-m", "modeldeploy.cli", "operator", "--all-namespaces",
+             *(["--standalone"] if self.standalone else []),
              "--resync-seconds", str(self.resync_seconds), "--bind-address", "127.0.0.1",
              "--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port), *self.extra],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,

@@ -1,0 +1,56 @@
+"""Two operator replicas with kopf peering: one works, the other waits, and takes over."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from support.operator_process import OperatorProcess, wait_for
+from test_operator import DEPLOYMENTS, create, quickstart
+
+pytestmark = pytest.mark.integration
+
+PEERING = "/apis/kopf.dev/v1/clusterkopfpeerings"
+LIFETIME = 4
+
+
+def writes_made(op: OperatorProcess) -> float:
+    return sum(float(v) for v in re.findall(r"^modeldeploy_api_writes_total\{[^}]*\} (\S+)$", op.metrics(), re.M))
+
+
+@pytest.mark.parametrize("how", ["graceful", "crash"])
+def test_one_replica_is_active_and_the_standby_takes_over(apiserver, how, record_property):
+    code, body = apiserver.request("POST", PEERING, {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                                                     "metadata": {"name": "modeldeploy"}})
+    assert code == 201, body
+    lifetime = ("--peering-lifetime", str(LIFETIME))
+    active = OperatorProcess(apiserver, standalone=False, extra=("--priority", "200", *lifetime))
+    standby = OperatorProcess(apiserver, standalone=False, extra=("--priority", "100", *lifetime))
+    try:
+        active.start()
+        standby.start()
+        time.sleep(2)  # let both see each other's peering records
+        create(apiserver, quickstart("first"))
+        wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/first-v1"), what="first reconciled by the active replica")
+        time.sleep(1)
+        assert writes_made(active) >= 7
+        assert writes_made(standby) == 0, "the standby must not write while the active replica runs"
+
+        stopped = time.monotonic()
+        active.stop() if how == "graceful" else active.kill()
+        create(apiserver, quickstart("second"))
+        wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/second-v1"), timeout=LIFETIME + 30,
+                 what="second reconciled by the standby")
+        takeover = time.monotonic() - stopped
+        record_property(f"takeover_seconds_{how}", round(takeover, 2))
+        print(f"takeover after {how} stop: {takeover:.2f}s (peering lifetime {LIFETIME}s)")
+        assert writes_made(standby) >= 7
+        if how == "crash":
+            assert takeover <= LIFETIME + 20
+        else:
+            assert takeover <= 10
+    finally:
+        active.close()
+        standby.close()
