@@ -30,6 +30,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,7 +85,8 @@ class _Failure(Exception):
 
 @attrs.define(kw_only=True)
 class ApiServer(k8s.KubernetesEmulator):
-    writes: list[tuple[str, str]] = attrs.field(factory=list, init=False)
+    writes: list[tuple[str, str, float]] = attrs.field(factory=list, init=False)  # method, path, monotonic time
+    requests_total: int = attrs.field(default=0, init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
     _counter: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     # Keep this many requests in kmock's log (None: all). Benchmarks bound it; it grows without limit.
@@ -105,11 +107,12 @@ class ApiServer(k8s.KubernetesEmulator):
     # -- the write path ------------------------------------------------------------------------------
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        self.requests_total += 1
         if self.request_log_limit is not None and len(self._requests) > 2 * self.request_log_limit:
             del self._requests[: -self.request_log_limit]
         if request.resource is None or request.action not in WRITES:
             return await super()._handle(request)
-        self.writes.append((str(request.method.value).upper(), request.url.path))
+        self.writes.append((str(request.method.value).upper(), request.url.path, time.monotonic()))
         try:
             self._inject_fault(request)
             async with self._lock:
@@ -298,7 +301,7 @@ class LiveApiServer:
 
     # -- what the test observes ----------------------------------------------------------------------
 
-    def write_log(self) -> list[tuple[str, str]]:
+    def write_log(self) -> list[tuple[str, str, float]]:
         return self.on_loop(lambda: list(self.server.writes))
 
     def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1) -> None:

@@ -7,10 +7,36 @@ fails here rather than at model load.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from types import ModuleType
+
 from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
 
 from ..api import ModelDeployment, TensorSpec
+
+
+def _model_config_proto() -> ModuleType:
+    """tritonclient's generated model_config_pb2, without importing the tritonclient.grpc package.
+
+    That package's __init__ pulls in grpc and numpy (~27 MiB) that building a
+    config never needs; the operator's idle memory pays for every import.
+    """
+    name = "tritonclient.grpc.model_config_pb2"
+    if name in sys.modules:
+        return sys.modules[name]
+    package = importlib.util.find_spec("tritonclient")
+    assert package is not None and package.submodule_search_locations, "tritonclient is not installed"
+    path = f"{list(package.submodule_search_locations)[0]}/grpc/model_config_pb2.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a later `import tritonclient.grpc` reuses it: one descriptor registration
+    spec.loader.exec_module(module)
+    return module
+
+
+mc = _model_config_proto()
 
 # How each format is served: (field, value) of config.pbtxt, and the file name
 # Triton looks for inside a version directory.

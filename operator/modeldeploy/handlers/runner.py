@@ -61,13 +61,18 @@ class Controller:
         if event.get("type") == "DELETED":
             self.retry_at.pop(self.cache.drop_md(obj), None)
             return
-        self.reconcile(self.cache.put_md(obj))
+        key, news = self.cache.put_md(obj)
+        if news:
+            self.reconcile(key)
 
     def on_child(self, event: dict, **_) -> None:
         self.metrics.watch_alive()
         obj = event["object"]
-        owner = self.cache.drop(obj) if event.get("type") == "DELETED" else self.cache.put(obj)
-        if owner is not None and self.cache.md(owner) is not None:
+        if event.get("type") == "DELETED":
+            owner, news = self.cache.drop(obj), True
+        else:
+            owner, news = self.cache.put(obj)
+        if news and owner is not None and self.cache.md(owner) is not None:
             self.reconcile(owner)
 
     async def resync_forever(self) -> None:

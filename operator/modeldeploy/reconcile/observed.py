@@ -43,6 +43,10 @@ def _newer_or_equal(new: dict, old: dict | None) -> bool:
     return a is None or b is None or a >= b
 
 
+def _same_version(new: dict, old: dict | None) -> bool:
+    return old is not None and _version(new) is not None and _version(new) == _version(old)
+
+
 def _trim(body: dict) -> dict:
     meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
     if body.get("kind") == "Pod":
@@ -66,12 +70,15 @@ class ObservedCache:
 
     # ModelDeployments -----------------------------------------------------------------------------
 
-    def put_md(self, body: dict) -> Key:
+    def put_md(self, body: dict) -> tuple[Key, bool]:
+        """Record a ModelDeployment; also says whether it is news (not the echo of a version already held)."""
         key = key_of(body)
         with self._lock:
-            if _newer_or_equal(body, self._mds.get(key)):
+            old = self._mds.get(key)
+            news = not _same_version(body, old)
+            if _newer_or_equal(body, old):
                 self._mds[key] = _trim(body)
-        return key
+        return key, news
 
     def drop_md(self, body: dict) -> Key:
         key = key_of(body)
@@ -95,11 +102,15 @@ class ObservedCache:
 
     # Children and pods ----------------------------------------------------------------------------
 
-    def put(self, body: dict) -> Key | None:
-        """Record a child or pod (from a watch event or a write's response); returns its owner."""
+    def put(self, body: dict) -> tuple[Key | None, bool]:
+        """Record a child or pod (from a watch event or a write's response).
+
+        Returns its owner, and whether this is news: the watch echo of an object
+        the operator itself just wrote (same resourceVersion) needs no reconcile.
+        """
         owner = owner_key(body)
         if owner is None:
-            return None
+            return None, False
         name = body["metadata"]["name"]
         with self._lock:
             if body.get("kind") == "Pod":
@@ -108,9 +119,11 @@ class ObservedCache:
             else:
                 table = self._children[owner]
                 slot = (body["kind"], name)
-            if _newer_or_equal(body, table.get(slot)):
+            old = table.get(slot)
+            news = not _same_version(body, old)
+            if _newer_or_equal(body, old):
                 table[slot] = _trim(body)
-        return owner
+        return owner, news
 
     def drop(self, body: dict) -> Key | None:
         owner = owner_key(body)

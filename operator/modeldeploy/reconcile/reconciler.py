@@ -57,6 +57,9 @@ class Reconciler:
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()
         self._failures: dict[Key, int] = {}
+        # (uid, generation) → (model, desired children): the spec cannot change without a new generation,
+        # so resyncs and event echoes skip validation and building.
+        self._built: dict[Key, tuple[tuple, ModelDeployment, list[dict]]] = {}
 
     def reconcile(self, key: Key) -> Outcome | None:
         """Reconcile now, or make the reconcile already running for this key go once more."""
@@ -104,16 +107,24 @@ class Reconciler:
     def _once(self, key: Key) -> Outcome:
         body = self._cache.md(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self._built.pop(key, None)
             return Outcome("gone")
         generation = int(body["metadata"].get("generation") or 0)
-        try:
-            md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body})
-        except InvalidSpec as err:
-            # Nothing is applied or pruned: what already serves keeps serving.
-            writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
-            return Outcome("invalid", writes)
-
-        desired = self._desired(md, body)
+        version = (body["metadata"].get("uid"), generation)
+        built = self._built.get(key)
+        if built is not None and built[0] == version and version[1]:
+            _, md, desired = built
+        else:
+            try:
+                md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")
+                                             if k in body})
+            except InvalidSpec as err:
+                # Nothing is applied or pruned: what already serves keeps serving.
+                self._built.pop(key, None)
+                writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
+                return Outcome("invalid", writes)
+            desired = self._desired(md, body)
+            self._built[key] = (version, md, desired)
         observed = self._cache.snapshot(key)
         writes, apply_error = self._apply(md, desired, observed)
         observed = self._cache.snapshot(key)
@@ -157,7 +168,7 @@ class Reconciler:
             if in_sync(obj, current):
                 continue
             try:
-                self._cache.put(self._apply_one(obj))
+                self._cache.put(self._apply_one(obj))  # write-through: the echo event is then no news
                 writes += 1
                 if current is None and obj["kind"] == "Deployment" and md.spec.autoscaling is not None:
                     writes += self._initial_replicas(md, obj)
