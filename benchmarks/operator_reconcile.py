@@ -158,8 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 CRs for latency, 100 for memory")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--scale-crs", type=int, help="CRs for the memory figure (default 1000, quick 100)")
     args = parser.parse_args()
     latency_crs, scale_crs = (10, 100) if args.quick else (20, 1000)
+    scale_crs = args.scale_crs or scale_crs
     resync = 2.0
     results = [run_one(kind, latency_crs, scale_crs, resync) for kind in ("minimal", "modeldeploy")]
     floor, ours = results

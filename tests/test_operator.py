@@ -389,3 +389,24 @@ def test_metrics_and_health_endpoints(apiserver, operator_process):
     assert re.search(r'modeldeploy_reconciles_total\{result="applied"\} [1-9]', text)
     assert re.search(r'modeldeploy_modeldeployments\{ready="False"\} 1\.0', text)
     assert "modeldeploy_reconcile_duration_seconds_bucket" in text
+
+
+def test_the_documented_kopf_run_invocation_works(apiserver, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from support.operator_process import free_port
+
+    env = {**os.environ, "KUBECONFIG": apiserver.kubeconfig(str(tmp_path / "kubeconfig")),
+           "MODELDEPLOY_METRICS_PORT": str(free_port())}
+    log = open(tmp_path / "kopf.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "-m", "modeldeploy.handlers.kopf_entry",
+                             "--all-namespaces", "--standalone"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        create(apiserver, quickstart())
+        converged(apiserver)
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+        log.close()

@@ -43,7 +43,8 @@ class ModelDeploymentSpec(ApiModel):
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     replicas: int = Field(
         default=1, ge=0, le=1000,
-        description="Desired replicas; written by the autoscaler when autoscaling is set (scale subresource).",
+        description="Desired replicas (the scale subresource). With spec.autoscaling, the autoscaler sets the "
+                    "Deployment's replicas itself, starting from minReplicas.",
     )
     autoscaling: Autoscaling | None = None
     rollout: Rollout = Field(default_factory=Rollout)

@@ -100,7 +100,7 @@ class Controller:
             log.warning("API probe failed: %s %s", err.status, err.message[:200])
 
 
-def _register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
+def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
     # The same credentials as the KubeClient: in-cluster, else KUBECONFIG, through the official client.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="modeldeployment")(controller.on_modeldeployment)
@@ -109,8 +109,7 @@ def _register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
                       id=f"child-{kind.plural}")(controller.on_child)
 
 
-def _settings(options: OperatorOptions) -> kopf.OperatorSettings:
-    settings = kopf.OperatorSettings()
+def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> kopf.OperatorSettings:
     settings.posting.enabled = False  # Events come from the reconciler only, on transitions
     settings.execution.max_workers = options.workers
     # Watch only what the operator made: the API server filters, so unrelated pods cost nothing.
@@ -149,7 +148,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
     controller = Controller(options, client, metrics)
     metrics.track_ready(controller.cache.md_bodies)
     registry = kopf.OperatorRegistry()
-    _register(registry, controller)
+    register(registry, controller)
 
     ready = asyncio.Event()
 
@@ -164,7 +163,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
              options.priority, options.peering, " (standalone)" if options.standalone else "")
     try:
         await kopf.operator(
-            registry=registry, settings=_settings(options),
+            registry=registry, settings=configure(kopf.OperatorSettings(), options),
             clusterwide=options.all_namespaces, namespaces=list(options.namespaces),
             # kopf handles SIGTERM/SIGINT itself; a stop flag is only for embedding.
             ready_flag=ready, stop_flag=stop,
