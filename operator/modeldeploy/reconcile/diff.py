@@ -36,6 +36,7 @@ def applied_hash(obj: dict | None) -> str | None:
 
 
 def in_sync(desired: dict, observed: dict | None) -> bool:
+    """`observed` is a full object; callers holding a cached child pass `full_object(child)`."""
     return (
         observed is not None
         and applied_hash(observed) == applied_hash(desired)

@@ -9,11 +9,15 @@ a write just returned.
 
 from __future__ import annotations
 
+import json
 import threading
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..api import KIND
 from ..builders.naming import MODELDEPLOYMENT_LABEL
+from .diff import HASH_ANNOTATION
 
 Key = tuple[str, str]  # (namespace, ModelDeployment name)
 ChildKey = tuple[str, str]  # (kind, name)
@@ -47,11 +51,35 @@ def _same_version(new: dict, old: dict | None) -> bool:
     return old is not None and _version(new) is not None and _version(new) == _version(old)
 
 
+RAW = "_raw"  # the whole object, compressed; `full_object` opens it
+_HEAD_META = ("name", "namespace", "labels", "ownerReferences", "generation", "resourceVersion", "uid",
+              "deletionTimestamp")
+
+
 def _trim(body: dict) -> dict:
-    meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+    """What a reconcile reads often stays a dict; the rest is kept compressed (a fifth of the memory)."""
+    meta = body.get("metadata", {})
+    if body.get("kind") in (KIND, None):
+        return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    head_meta = {k: meta[k] for k in _HEAD_META if k in meta}
     if body.get("kind") == "Pod":
-        return {"kind": "Pod", "metadata": meta, "status": body.get("status") or {}}
-    return {**body, "metadata": meta}
+        return {"kind": "Pod", "metadata": head_meta, "status": body.get("status") or {}}
+    applied = (meta.get("annotations") or {}).get(HASH_ANNOTATION)
+    if applied:
+        head_meta["annotations"] = {HASH_ANNOTATION: applied}
+    head: dict = {"kind": body["kind"], "metadata": head_meta}
+    if body["kind"] == "Deployment":
+        head["spec"] = {"replicas": (body.get("spec") or {}).get("replicas", 1)}
+        head["status"] = body.get("status") or {}
+    whole = {**{k: v for k, v in body.items() if k != "status"},
+             "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    head[RAW] = zlib.compress(json.dumps(whole, separators=(",", ":")).encode(), 1)
+    return head
+
+
+def full_object(child: dict) -> dict:
+    """A cached child as the API server returned it (without status and managedFields)."""
+    return json.loads(zlib.decompress(child[RAW])) if RAW in child else child
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ more), so a burst of edits converges on the last one with no races.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 
 from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, parse_model_deployment
@@ -20,10 +22,10 @@ from ..builders import naming as n
 from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound, kind_of
 from ..clients.permissions import KINDS
 from .conditions import Facts, Revision, compute_status, rolled_out, status_patch
-from .diff import in_sync, stamp
+from .diff import applied_hash, in_sync, stamp
 from .events import build_event
 from .metrics import OperatorMetrics
-from .observed import Key, Observed, ObservedCache
+from .observed import Key, Observed, ObservedCache, full_object
 from .redact import redact
 
 log = logging.getLogger("modeldeploy.reconcile")
@@ -31,6 +33,28 @@ log = logging.getLogger("modeldeploy.reconcile")
 INITIAL_REPLICAS_MANAGER = "modeldeploy-initial-replicas"
 CONFLICT_ATTEMPTS = 3
 MAX_BACKOFF_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One desired child, kept compressed between reconciles (1,000 ModelDeployments stay small)."""
+
+    kind: str
+    name: str
+    hash: str
+    blob: bytes
+
+    @classmethod
+    def of(cls, obj: dict) -> Desired:
+        return cls(obj["kind"], obj["metadata"]["name"], applied_hash(obj) or "",
+                   zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1))
+
+    @property
+    def slot(self) -> tuple[str, str]:
+        return self.kind, self.name
+
+    def obj(self) -> dict:
+        return json.loads(zlib.decompress(self.blob))
 
 
 @dataclass(frozen=True)
@@ -59,7 +83,9 @@ class Reconciler:
         self._failures: dict[Key, int] = {}
         # (uid, generation) → (model, desired children): the spec cannot change without a new generation,
         # so resyncs and event echoes skip validation and building.
-        self._built: dict[Key, tuple[tuple, ModelDeployment, list[dict]]] = {}
+        self._built: dict[Key, tuple[tuple, ModelDeployment, list[Desired]]] = {}
+        # Children found in sync, by resourceVersion: unchanged since, they need no field-by-field check.
+        self._verified: dict[Key, dict[tuple[str, str], tuple[str, str]]] = {}
 
     def reconcile(self, key: Key) -> Outcome | None:
         """Reconcile now, or make the reconcile already running for this key go once more."""
@@ -108,6 +134,7 @@ class Reconciler:
         body = self._cache.md(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._built.pop(key, None)
+            self._verified.pop(key, None)
             return Outcome("gone")
         generation = int(body["metadata"].get("generation") or 0)
         version = (body["metadata"].get("uid"), generation)
@@ -123,20 +150,20 @@ class Reconciler:
                 self._built.pop(key, None)
                 writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
                 return Outcome("invalid", writes)
-            desired = self._desired(md, body)
+            desired = [Desired.of(obj) for obj in self._desired(md, body)]
             self._built[key] = (version, md, desired)
         observed = self._cache.snapshot(key)
-        writes, apply_error = self._apply(md, desired, observed)
+        writes, apply_error = self._apply(key, md, desired, observed)
         observed = self._cache.snapshot(key)
         if apply_error is None:
-            facts = self._facts(md, generation, desired, observed)
+            facts = self._facts(key, md, generation, desired, observed)
             if rolled_out(facts.deployment):
                 pruned = self._prune(key, body, desired, observed, prune_revisions=True)
             else:
                 pruned = self._prune(key, body, desired, observed, prune_revisions=False)
             if pruned:
                 writes += pruned
-                facts = self._facts(md, generation, desired, self._cache.snapshot(key))
+                facts = self._facts(key, md, generation, desired, self._cache.snapshot(key))
         else:
             facts = Facts(generation, apply_error=apply_error)
         writes += self._finish(body, facts)
@@ -160,20 +187,35 @@ class Reconciler:
             objects.append(stamp(obj))
         return objects
 
-    def _apply(self, md: ModelDeployment, desired: list[dict], observed: Observed) -> tuple[int, str | None]:
+    def _in_sync(self, key: Key, want: Desired, current: dict | None) -> bool:
+        if current is None or applied_hash(current) != want.hash:
+            return False
+        rv = current["metadata"].get("resourceVersion")
+        verified = self._verified.setdefault(key, {})
+        if rv is not None and verified.get(want.slot) == (want.hash, rv):
+            return True
+        ok = in_sync(want.obj(), full_object(current))
+        if ok and rv is not None:
+            verified[want.slot] = (want.hash, rv)
+        return ok
+
+    def _apply(self, key: Key, md: ModelDeployment, desired: list[Desired],
+               observed: Observed) -> tuple[int, str | None]:
         writes = 0
-        for obj in desired:
-            slot = (obj["kind"], obj["metadata"]["name"])
-            current = observed.children.get(slot)
-            if in_sync(obj, current):
+        for want in desired:
+            current = observed.children.get(want.slot)
+            if self._in_sync(key, want, current):
                 continue
+            obj = want.obj()
             try:
-                self._cache.put(self._apply_one(obj))  # write-through: the echo event is then no news
+                applied = self._apply_one(obj)
+                self._cache.put(applied)  # write-through: the echo event is then no news
+                self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
                 writes += 1
-                if current is None and obj["kind"] == "Deployment" and md.spec.autoscaling is not None:
-                    writes += self._initial_replicas(md, obj)
+                if current is None and want.kind == "Deployment" and md.spec.autoscaling is not None:
+                    writes += self._initial_replicas(key, md, want, obj)
             except Invalid as err:
-                return writes, redact(f"the API server rejected {obj['kind']} {slot[1]}: {err.message}")
+                return writes, redact(f"the API server rejected {want.kind} {want.name}: {err.message}")
         return writes, None
 
     def _apply_one(self, obj: dict, **kwargs) -> dict:
@@ -185,7 +227,7 @@ class Reconciler:
                     raise
         raise AssertionError("unreachable")
 
-    def _initial_replicas(self, md: ModelDeployment, deployment: dict) -> int:
+    def _initial_replicas(self, key: Key, md: ModelDeployment, want: Desired, deployment: dict) -> int:
         """A new autoscaled Deployment starts at minReplicas, under a manager the operator never reapplies."""
         scaling = md.spec.autoscaling
         assert scaling is not None
@@ -195,12 +237,15 @@ class Reconciler:
         meta = deployment["metadata"]
         patch = {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": {"replicas": first}}
-        self._cache.put(self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER))
+        applied = self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER)
+        self._cache.put(applied)
+        self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
         return 1
 
-    def _prune(self, key: Key, body: dict, desired: list[dict], observed: Observed, *, prune_revisions: bool) -> int:
+    def _prune(self, key: Key, body: dict, desired: list[Desired], observed: Observed, *,
+               prune_revisions: bool) -> int:
         """Delete owned children the spec no longer produces; old revisions only once the new one serves."""
-        wanted = {(o["kind"], o["metadata"]["name"]) for o in desired}
+        wanted = {want.slot for want in desired}
         uid = body["metadata"].get("uid")
         writes = 0
         for (kind, name), child in observed.children.items():
@@ -219,12 +264,13 @@ class Reconciler:
 
     # -- status -------------------------------------------------------------------------------------
 
-    def _facts(self, md: ModelDeployment, generation: int, desired: list[dict], observed: Observed) -> Facts:
+    def _facts(self, key: Key, md: ModelDeployment, generation: int, desired: list[Desired],
+               observed: Observed) -> Facts:
         version = md.spec.model.version
         current = n.revision(version)
-        wanted = next(o for o in desired if o["kind"] == "Deployment")
-        deployment = observed.children.get(("Deployment", wanted["metadata"]["name"]))
-        if deployment is not None and not in_sync(wanted, deployment):
+        wanted = next(want for want in desired if want.kind == "Deployment")
+        deployment = observed.children.get(wanted.slot)
+        if deployment is not None and not self._in_sync(key, wanted, deployment):
             deployment = None  # not yet the current spec
         revisions = []
         for (kind, _), child in sorted(observed.children.items()):
