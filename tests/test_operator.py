@@ -410,3 +410,45 @@ def test_the_documented_kopf_run_invocation_works(apiserver, tmp_path):
         proc.terminate()
         assert proc.wait(15) == 0
         log.close()
+
+
+def _permission(method: str, path: str, query: dict) -> tuple[str, str, str] | None:
+    """The RBAC (apiGroup, resource, verb) a request needs; None for discovery, which every user may read."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"]:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) > 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) > 2:
+        rest = rest[2:]
+    if not rest:
+        return None
+    resource = rest[0] + (f"/{rest[2]}" if len(rest) > 2 else "")
+    named = len(rest) > 1
+    verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(method)
+    if verb is None:
+        verb = "watch" if query.get("watch") in ("true", "1") else ("get" if named else "list")
+    return group, resource, verb
+
+
+def test_every_request_the_operator_makes_is_a_declared_permission(apiserver, operator_process):
+    from modeldeploy.clients.permissions import PERMISSIONS
+
+    create(apiserver, quickstart())
+    converged(apiserver)
+    set_deployment_ready(apiserver, "quickstart-v1")
+    add_pod(apiserver, "quickstart-v1-x", OOM)
+    apiserver.request("DELETE", f"{SERVICES}/quickstart")
+    spec = copy.deepcopy(quickstart()["spec"])
+    spec["model"]["version"] = "2"
+    patch_md(apiserver, "quickstart", {"spec": spec})
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v2"), what="v2")
+    set_deployment_ready(apiserver, "quickstart-v2")
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is None, what="v1 pruned")
+    declared = {(p.api_group, p.resource, v) for p in PERMISSIONS if p.only in (None, "cluster") for v in p.verbs}
+    used = {perm for r in apiserver.operator_requests() if (perm := _permission(*r))}
+    assert used - declared == set(), "the chart's RBAC (generated from PERMISSIONS) would refuse these"
+    assert {("apps", "deployments", "delete"), ("serving.modeldeploy.io", "modeldeployments/status", "patch"),
+            ("", "events", "create"), ("", "pods", "watch")} <= used

@@ -67,6 +67,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
                                                          "subresources": {"status", "scale"}},
 }
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
+TEST_CLIENT = "modeldeploy-tests"  # the User-Agent of what tests do as a user, told apart from the operator
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,7 @@ class LiveApiServer:
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
         response = self._http.request(
             method, self.url + path, body=None if body is None else json.dumps(body),
-            headers={"Content-Type": content_type}, timeout=10, retries=False,
+            headers={"Content-Type": content_type, "User-Agent": TEST_CLIENT}, timeout=10, retries=False,
         )
         data = response.data
         return response.status, (json.loads(data) if data else None)
@@ -303,6 +304,13 @@ class LiveApiServer:
 
     def write_log(self) -> list[tuple[str, str, float]]:
         return self.on_loop(lambda: list(self.server.writes))
+
+    def operator_requests(self) -> list[tuple[str, str, dict]]:
+        """(method, path, query) of every request not made by the test itself (kopf's and the client's)."""
+        return self.on_loop(lambda: [
+            (str(r.method.value).upper(), r.url.path, dict(r.params)) for r in self.server._requests
+            if r.headers.get("User-Agent") != TEST_CLIENT
+        ])
 
     def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1) -> None:
         self.on_loop(self.server.fail, method, path, status, message, times)

@@ -60,6 +60,10 @@ class Permission:
     api_group: str
     resource: str
     verbs: tuple[str, ...]
+    # Cluster-scoped resources need a ClusterRole even when the operator watches a few namespaces.
+    cluster_scoped: bool = False
+    # Needed only when watching every namespace ("cluster") or only some ("namespaced").
+    only: str | None = None
 
 
 _CHILD_VERBS = (*READ, "create", "patch", "delete")
@@ -72,13 +76,22 @@ PERMISSIONS: tuple[Permission, ...] = (
     *(Permission(k.group, k.plural, _CHILD_VERBS) for k in CHILD_KINDS),
     Permission("", "pods", READ),
     Permission("", "events", ("create",)),
-    # kopf: discovery of the resources it watches, and namespaces for --namespace patterns.
-    Permission("apiextensions.k8s.io", "customresourcedefinitions", ("get", "list", "watch")),
-    Permission("", "namespaces", ("get", "list", "watch")),
-    # kopf peering, for HA (one active replica).
-    Permission("kopf.dev", "clusterkopfpeerings", ("get", "list", "watch", "patch")),
-    Permission("kopf.dev", "kopfpeerings", ("get", "list", "watch", "patch")),
+    # kopf: it watches CRDs to notice the resources it serves, and namespaces to resolve --namespace.
+    Permission("apiextensions.k8s.io", "customresourcedefinitions", READ, cluster_scoped=True),
+    Permission("", "namespaces", READ, cluster_scoped=True),
+    # kopf peering, for HA (one active replica): cluster-wide or per watched namespace.
+    Permission("kopf.dev", "clusterkopfpeerings", (*READ, "patch"), cluster_scoped=True, only="cluster"),
+    Permission("kopf.dev", "kopfpeerings", (*READ, "patch"), only="namespaced"),
 )
+
+
+def rbac_document() -> dict:
+    """PERMISSIONS as the Helm chart reads them (charts/modeldeploy-operator/files/permissions.yaml)."""
+    return {"permissions": [
+        {"apiGroups": [p.api_group], "resources": [p.resource], "verbs": list(p.verbs),
+         "clusterScoped": p.cluster_scoped, "only": p.only or "always"}
+        for p in PERMISSIONS
+    ]}
 
 
 def kind_of(obj: dict) -> Kind:

@@ -34,13 +34,18 @@ def resource_schema() -> dict[str, Any]:
     return schema
 
 
+CRD_LABELS = {"app.kubernetes.io/name": "modeldeploy", "app.kubernetes.io/part-of": "modeldeploy"}
+
+
 def build_crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": f"{PLURAL}.{GROUP}",
-            "labels": {"app.kubernetes.io/name": "modeldeploy", "app.kubernetes.io/part-of": "modeldeploy"},
+            "labels": CRD_LABELS,
+            # `helm uninstall` must never delete a CRD: that deletes every ModelDeployment with it.
+            "annotations": {"helm.sh/resource-policy": "keep"},
         },
         "spec": {
             "group": GROUP,
