@@ -58,6 +58,30 @@ class Desired:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What the status and the apply need of a validated spec, without keeping the whole model."""
+
+    version: str
+    url: str
+    grpc_address: str
+    selector: str
+    initial_replicas: int | None  # set when an autoscaler owns replicas
+
+    @classmethod
+    def of(cls, md: ModelDeployment) -> Plan:
+        host = f"{n.service_name(md)}.{md.namespace}.svc"
+        scaling = md.spec.autoscaling
+        return cls(
+            version=md.spec.model.version,
+            url=f"http://{host}:{n.HTTP_PORT}/v2/models/{md.model_name}",
+            grpc_address=f"{host}:{n.GRPC_PORT}",
+            selector=",".join(f"{k}={v}" for k, v in n.selector_labels(md).items()),
+            initial_replicas=None if scaling is None else
+            min(max(md.spec.replicas, scaling.min_replicas), scaling.max_replicas),
+        )
+
+
+@dataclass(frozen=True)
 class Outcome:
     result: str  # applied | unchanged | invalid | rejected | gone | retry | error
     writes: int = 0
@@ -83,7 +107,7 @@ class Reconciler:
         self._failures: dict[Key, int] = {}
         # (uid, generation) → (model, desired children): the spec cannot change without a new generation,
         # so resyncs and event echoes skip validation and building.
-        self._built: dict[Key, tuple[tuple, ModelDeployment, list[Desired]]] = {}
+        self._built: dict[Key, tuple[tuple, Plan, list[Desired]]] = {}
         # Children found in sync, by resourceVersion: unchanged since, they need no field-by-field check.
         self._verified: dict[Key, dict[tuple[str, str], tuple[str, str]]] = {}
 
@@ -140,7 +164,7 @@ class Reconciler:
         version = (body["metadata"].get("uid"), generation)
         built = self._built.get(key)
         if built is not None and built[0] == version and version[1]:
-            _, md, desired = built
+            _, plan, desired = built
         else:
             try:
                 md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")
@@ -151,19 +175,20 @@ class Reconciler:
                 writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
                 return Outcome("invalid", writes)
             desired = [Desired.of(obj) for obj in self._desired(md, body)]
-            self._built[key] = (version, md, desired)
+            plan = Plan.of(md)
+            self._built[key] = (version, plan, desired)
         observed = self._cache.snapshot(key)
-        writes, apply_error = self._apply(key, md, desired, observed)
+        writes, apply_error = self._apply(key, plan, desired, observed)
         observed = self._cache.snapshot(key)
         if apply_error is None:
-            facts = self._facts(key, md, generation, desired, observed)
+            facts = self._facts(key, plan, generation, desired, observed)
             if rolled_out(facts.deployment):
                 pruned = self._prune(key, body, desired, observed, prune_revisions=True)
             else:
                 pruned = self._prune(key, body, desired, observed, prune_revisions=False)
             if pruned:
                 writes += pruned
-                facts = self._facts(key, md, generation, desired, self._cache.snapshot(key))
+                facts = self._facts(key, plan, generation, desired, self._cache.snapshot(key))
         else:
             facts = Facts(generation, apply_error=apply_error)
         writes += self._finish(body, facts)
@@ -199,7 +224,7 @@ class Reconciler:
             verified[want.slot] = (want.hash, rv)
         return ok
 
-    def _apply(self, key: Key, md: ModelDeployment, desired: list[Desired],
+    def _apply(self, key: Key, plan: Plan, desired: list[Desired],
                observed: Observed) -> tuple[int, str | None]:
         writes = 0
         for want in desired:
@@ -212,8 +237,8 @@ class Reconciler:
                 self._cache.put(applied)  # write-through: the echo event is then no news
                 self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
                 writes += 1
-                if current is None and want.kind == "Deployment" and md.spec.autoscaling is not None:
-                    writes += self._initial_replicas(key, md, want, obj)
+                if current is None and want.kind == "Deployment" and plan.initial_replicas is not None:
+                    writes += self._initial_replicas(key, plan.initial_replicas, want, obj)
             except Invalid as err:
                 return writes, redact(f"the API server rejected {want.kind} {want.name}: {err.message}")
         return writes, None
@@ -227,11 +252,8 @@ class Reconciler:
                     raise
         raise AssertionError("unreachable")
 
-    def _initial_replicas(self, key: Key, md: ModelDeployment, want: Desired, deployment: dict) -> int:
+    def _initial_replicas(self, key: Key, first: int, want: Desired, deployment: dict) -> int:
         """A new autoscaled Deployment starts at minReplicas, under a manager the operator never reapplies."""
-        scaling = md.spec.autoscaling
-        assert scaling is not None
-        first = min(max(md.spec.replicas, scaling.min_replicas), scaling.max_replicas)
         if first == 1:  # the API server's default already
             return 0
         meta = deployment["metadata"]
@@ -264,9 +286,9 @@ class Reconciler:
 
     # -- status -------------------------------------------------------------------------------------
 
-    def _facts(self, key: Key, md: ModelDeployment, generation: int, desired: list[Desired],
+    def _facts(self, key: Key, plan: Plan, generation: int, desired: list[Desired],
                observed: Observed) -> Facts:
-        version = md.spec.model.version
+        version = plan.version
         current = n.revision(version)
         wanted = next(want for want in desired if want.kind == "Deployment")
         deployment = observed.children.get(wanted.slot)
@@ -281,12 +303,11 @@ class Reconciler:
                     version=labels.get("app.kubernetes.io/version", "?"),
                     replicas=int(status.get("replicas") or 0), ready_replicas=int(status.get("readyReplicas") or 0),
                 ))
-        host = f"{n.service_name(md)}.{md.namespace}.svc"
         return Facts(
             generation=generation,
-            url=f"http://{host}:{n.HTTP_PORT}/v2/models/{md.model_name}",
-            grpc_address=f"{host}:{n.GRPC_PORT}",
-            selector=",".join(f"{k}={v}" for k, v in n.selector_labels(md).items()),
+            url=plan.url,
+            grpc_address=plan.grpc_address,
+            selector=plan.selector,
             current_version=version,
             deployment=deployment,
             pods=tuple(p for p in observed.pods
