@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from modeldeploy.reconcile.conditions import Facts, compute_status, status_patch
@@ -25,20 +27,20 @@ def served(obj: dict) -> dict:
 
 
 def test_server_added_fields_do_not_count_as_drift():
-    desired = stamp(DESIRED)
+    desired = stamp(copy.deepcopy(DESIRED))
     assert in_sync(desired, served(desired))
 
 
 def test_a_changed_owned_field_is_drift():
-    desired = stamp(DESIRED)
+    desired = stamp(copy.deepcopy(DESIRED))
     observed = served(desired)
     observed["spec"]["selector"] = {"app": "other"}
     assert not in_sync(desired, observed)
 
 
 def test_a_field_no_longer_desired_is_caught_by_the_hash():
-    old = stamp({**DESIRED, "metadata": {**DESIRED["metadata"], "labels": {"a": "1", "b": "2"}}})
-    assert not in_sync(stamp(DESIRED), served(old))
+    old = stamp({**copy.deepcopy(DESIRED), "metadata": {**DESIRED["metadata"], "labels": {"a": "1", "b": "2"}}})
+    assert not in_sync(stamp(copy.deepcopy(DESIRED)), served(old))
 
 
 def test_quantities_the_server_rewrites_are_equal_and_empty_values_it_drops_too():

@@ -10,7 +10,6 @@ Two checks, both needed for zero writes at steady state *and* drift repair:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any
@@ -22,11 +21,10 @@ HASH_ANNOTATION = f"{GROUP}/applied-sha256"
 
 
 def stamp(obj: dict) -> dict:
-    """A copy of the object carrying the hash of its own desired content."""
-    stamped = copy.deepcopy(obj)
+    """Annotate a freshly built object (changed in place) with the hash of its desired content."""
     digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    stamped["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
-    return stamped
+    obj["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
+    return obj
 
 
 def applied_hash(obj: dict | None) -> str | None:

@@ -122,10 +122,13 @@ class ObservedCache:
         key = key_of(body)
         with self._lock:
             old = self._mds.get(key)
-            news = not _same_version(body, old)
-            if _newer_or_equal(body, old):
-                self._mds[key] = _pack(body)
-        return key, news
+            if _same_version(body, old):
+                return key, False  # the echo of what is held already: nothing to store or do
+        entry = _pack(body)
+        with self._lock:
+            if _newer_or_equal(body, self._mds.get(key)):
+                self._mds[key] = entry
+        return key, True
 
     def drop_md(self, body: dict) -> Key:
         key = key_of(body)
@@ -168,11 +171,13 @@ class ObservedCache:
             else:
                 table = self._children[owner]
                 slot = (body["kind"], name)
-            old = table.get(slot)
-            news = not _same_version(body, old)
-            if _newer_or_equal(body, old):
-                table[slot] = _pack(body)
-        return owner, news
+            if _same_version(body, table.get(slot)):
+                return owner, False
+        entry = _pack(body)  # outside the lock: compressing is the costly part
+        with self._lock:
+            if _newer_or_equal(body, table.get(slot)):
+                table[slot] = entry
+        return owner, True
 
     def drop(self, body: dict) -> Key | None:
         owner = owner_key(body)
