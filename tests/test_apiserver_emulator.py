@@ -67,3 +67,12 @@ def test_writes_are_logged_and_faults_injected(api):
     assert api.request("POST", MDS, MD)[0] == 500
     assert api.request("POST", MDS, MD)[0] == 201
     assert [w[0] for w in api.write_log()] == ["POST", "POST"]
+
+
+def test_the_request_log_can_be_bounded_for_long_benchmarks():
+    with LiveApiServer(request_log_limit=5) as api:
+        for i in range(20):
+            api.request("POST", MDS, {**MD, "metadata": {"name": f"m{i}", "namespace": "ml"}})
+        assert api.on_loop(lambda: api.server.requests_total) == 20
+        assert api.on_loop(lambda: len(api.server._requests)) <= 10
+        assert len(api.items(MDS)) == 20, "objects are kept whatever the log keeps"
