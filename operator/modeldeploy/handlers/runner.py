@@ -53,9 +53,11 @@ class Controller:
         elif outcome is not None:
             self.retry_at.pop(key, None)
 
-    # Handlers run in kopf's thread pool (they are sync): the blocking client never touches the loop.
+    # The handlers are async and only touch the cache (no I/O): most events are the watch echoes
+    # of the operator's own writes and end here at once, instead of queueing (whole objects held)
+    # behind reconciles in a thread pool. A reconcile blocks on the API client: it runs in a thread.
 
-    def on_modeldeployment(self, event: dict, **_) -> None:
+    async def on_modeldeployment(self, event: dict, **_) -> None:
         self.metrics.watch_alive()
         obj = event["object"]
         if event.get("type") == "DELETED":
@@ -63,9 +65,9 @@ class Controller:
             return
         key, news = self.cache.put_md(obj)
         if news:
-            self.reconcile(key)
+            await asyncio.to_thread(self.reconcile, key)
 
-    def on_child(self, event: dict, **_) -> None:
+    async def on_child(self, event: dict, **_) -> None:
         self.metrics.watch_alive()
         obj = event["object"]
         if event.get("type") == "DELETED":
@@ -73,7 +75,7 @@ class Controller:
         else:
             owner, news = self.cache.put(obj)
         if news and owner is not None and self.cache.md(owner) is not None:
-            self.reconcile(owner)
+            await asyncio.to_thread(self.reconcile, owner)
 
     async def resync_forever(self) -> None:
         """Every resync period: reconcile everything from the cache; every second: due retries."""
