@@ -46,8 +46,8 @@ def _version(body: dict) -> int | None:
 Entry = tuple[int | None, bytes, bytes | None]
 
 
-def _pack(body: dict) -> Entry:
-    head = _trim(body)
+def _pack(body: dict, whole: bool = True) -> Entry:
+    head = _trim(body, whole)
     raw = head.pop(RAW, None)
     return _version(body), zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1), raw
 
@@ -75,7 +75,7 @@ _HEAD_META = ("name", "namespace", "labels", "ownerReferences", "generation", "r
               "deletionTimestamp")
 
 
-def _trim(body: dict) -> dict:
+def _trim(body: dict, whole: bool = True) -> dict:
     """What a reconcile reads often stays a dict; the rest is kept compressed (a fifth of the memory)."""
     meta = body.get("metadata", {})
     if body.get("kind") in (KIND, None):
@@ -90,9 +90,10 @@ def _trim(body: dict) -> dict:
     if body["kind"] == "Deployment":
         head["spec"] = {"replicas": (body.get("spec") or {}).get("replicas", 1)}
         head["status"] = body.get("status") or {}
-    whole = {**{k: v for k, v in body.items() if k != "status"},
-             "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    head[RAW] = zlib.compress(json.dumps(whole, separators=(",", ":")).encode(), 1)
+    if whole:
+        obj = {**{k: v for k, v in body.items() if k != "status"},
+               "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+        head[RAW] = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
     return head
 
 
@@ -154,11 +155,13 @@ class ObservedCache:
 
     # Children and pods ----------------------------------------------------------------------------
 
-    def put(self, body: dict) -> tuple[Key | None, bool]:
+    def put(self, body: dict, *, whole: bool = True) -> tuple[Key | None, bool]:
         """Record a child or pod (from a watch event or a write's response).
 
         Returns its owner, and whether this is news: the watch echo of an object
         the operator itself just wrote (same resourceVersion) needs no reconcile.
+        `whole=False` keeps only the readable part: for the response to the
+        operator's own apply, whose content the reconciler records as verified.
         """
         owner = owner_key(body)
         if owner is None:
@@ -173,7 +176,7 @@ class ObservedCache:
                 slot = (body["kind"], name)
             if _same_version(body, table.get(slot)):
                 return owner, False
-        entry = _pack(body)  # outside the lock: compressing is the costly part
+        entry = _pack(body, whole)  # outside the lock: compressing is the costly part
         with self._lock:
             if _newer_or_equal(body, table.get(slot)):
                 table[slot] = entry

@@ -234,7 +234,7 @@ class Reconciler:
             obj = want.obj()
             try:
                 applied = self._apply_one(obj)
-                self._cache.put(applied)  # write-through: the echo event is then no news
+                self._cache.put(applied, whole=False)  # write-through: the echo event is then no news
                 self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
                 writes += 1
                 if current is None and want.kind == "Deployment" and plan.initial_replicas is not None:
@@ -260,7 +260,7 @@ class Reconciler:
         patch = {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": {"replicas": first}}
         applied = self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER)
-        self._cache.put(applied)
+        self._cache.put(applied, whole=False)
         self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
         return 1
 
