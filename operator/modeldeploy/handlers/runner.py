@@ -12,6 +12,7 @@ remove children; the reconcile is level-triggered, so an event only says
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import socket
 import time
@@ -148,6 +149,9 @@ def _configure_logging(options: OperatorOptions) -> None:
 async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
                   stop: asyncio.Event | None = None) -> None:
     _configure_logging(options)
+    # Reconciles (asyncio.to_thread) share this pool: at most `workers` run at once.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="reconcile"))
     metrics = OperatorMetrics()
     client = client or KubeClient.from_environment(on_write=metrics.count_write)
     controller = Controller(options, client, metrics)
