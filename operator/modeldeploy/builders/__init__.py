@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..api import ModelDeployment
 from .config_map import build_config_map
-from .deployment import build_deployment
+from .deployment import build_deployment, desired_replicas
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
 from .policy import build_network_policy, build_pdb
 from .services import build_metrics_service, build_service
@@ -30,6 +30,6 @@ def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> li
 
 __all__ = [
     "ADMIN_HEADER", "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
-    "build_metrics_service", "build_model_config", "build_network_policy", "build_pdb", "build_service",
+    "build_metrics_service", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",
     "default_model_filename", "render_model_config",
 ]

@@ -37,7 +37,7 @@ def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()
         "kind": "Deployment",
         "metadata": n.metadata(md, n.deployment_name(md, version), n.revision_labels(md, version)),
         "spec": {
-            "replicas": _replicas(md),
+            "replicas": desired_replicas(md),
             "revisionHistoryLimit": 3,
             "progressDeadlineSeconds": 600,
             "selector": {"matchLabels": n.revision_selector(md, version)},
@@ -60,7 +60,8 @@ def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()
     }
 
 
-def _replicas(md: ModelDeployment) -> int:
+def desired_replicas(md: ModelDeployment) -> int:
+    """spec.replicas, within the autoscaling bounds when autoscaling is set."""
     replicas = md.spec.replicas
     scaling = md.spec.autoscaling
     if scaling is not None:

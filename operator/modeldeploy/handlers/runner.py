@@ -23,8 +23,7 @@ from prometheus_client import start_http_server
 from ..api import GROUP, PLURAL, VERSION
 from ..builders import BuildOptions
 from ..builders.naming import MANAGED_BY
-from ..clients import KubeClient, Retryable
-from ..clients.errors import ApiError
+from ..clients import ApiError, KubeClient
 from ..clients.permissions import CHILD_KINDS, MODELDEPLOYMENT, POD
 from ..reconcile import ObservedCache, OperatorMetrics, Reconciler
 from .health import HealthServer
@@ -99,7 +98,7 @@ class Controller:
         try:
             self.client.list(MODELDEPLOYMENT, namespace, limit=1)
             self.metrics.watch_alive()
-        except (ApiError, Retryable) as err:
+        except ApiError as err:
             log.warning("API probe failed: %s %s", err.status, err.message[:200])
 
 

@@ -76,9 +76,6 @@ def verdicts(facts: Facts) -> list[Verdict]:
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     desired = int(spec.get("replicas", 1))
     ready = int(status.get("readyReplicas") or 0)
-    updated = int(status.get("updatedReplicas") or 0)
-    available = int(status.get("availableReplicas") or 0)
-    seen = int(status.get("observedGeneration") or 0) >= int(deployment["metadata"].get("generation") or 0)
     finding: Finding | None = diagnose(facts.pods)
     degraded = (TRUE, finding.reason, finding.message) if finding else (FALSE, "AsExpected", "")
     counts = f"{ready}/{desired} replicas ready"
@@ -86,7 +83,7 @@ def verdicts(facts: Facts) -> list[Verdict]:
     if desired == 0:
         idle = (FALSE, "ScaledToZero", "spec.replicas is 0")
         return three(idle, (FALSE, "ScaledToZero", "spec.replicas is 0"), (FALSE, "AsExpected", ""))
-    if seen and updated >= desired and available >= desired and ready >= desired:
+    if rolled_out(deployment):
         return three((TRUE, "Available", f"{counts}; serving at {facts.url}"),
                      (FALSE, "RolloutComplete", f"version {facts.current_version} rolled out"), degraded)
     deadline = next((c for c in status.get("conditions") or []

@@ -9,18 +9,17 @@ more), so a burst of edits converges on the last one with no races.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 
 from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, parse_model_deployment
-from ..builders import BuildOptions, build_all
+from ..builders import BuildOptions, build_all, desired_replicas
 from ..builders import naming as n
-from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound, kind_of
+from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound
 from ..clients.permissions import KINDS
+from .compact import pack, unpack
 from .conditions import Facts, Revision, compute_status, rolled_out, status_patch
 from .diff import applied_hash, in_sync, stamp
 from .events import build_event
@@ -46,15 +45,14 @@ class Desired:
 
     @classmethod
     def of(cls, obj: dict) -> Desired:
-        return cls(obj["kind"], obj["metadata"]["name"], applied_hash(obj) or "",
-                   zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1))
+        return cls(obj["kind"], obj["metadata"]["name"], applied_hash(obj) or "", pack(obj))
 
     @property
     def slot(self) -> tuple[str, str]:
         return self.kind, self.name
 
     def obj(self) -> dict:
-        return json.loads(zlib.decompress(self.blob))
+        return unpack(self.blob)
 
 
 @dataclass(frozen=True)
@@ -70,14 +68,12 @@ class Plan:
     @classmethod
     def of(cls, md: ModelDeployment) -> Plan:
         host = f"{n.service_name(md)}.{md.namespace}.svc"
-        scaling = md.spec.autoscaling
         return cls(
             version=md.spec.model.version,
             url=f"http://{host}:{n.HTTP_PORT}/v2/models/{md.model_name}",
             grpc_address=f"{host}:{n.GRPC_PORT}",
             selector=",".join(f"{k}={v}" for k, v in n.selector_labels(md).items()),
-            initial_replicas=None if scaling is None else
-            min(max(md.spec.replicas, scaling.min_replicas), scaling.max_replicas),
+            initial_replicas=None if md.spec.autoscaling is None else desired_replicas(md),
         )
 
 
@@ -105,7 +101,7 @@ class Reconciler:
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()
         self._failures: dict[Key, int] = {}
-        # (uid, generation) → (model, desired children): the spec cannot change without a new generation,
+        # (uid, generation) → (plan, desired children): the spec cannot change without a new generation,
         # so resyncs and event echoes skip validation and building.
         self._built: dict[Key, tuple[tuple, Plan, list[Desired]]] = {}
         # Children found in sync, by resourceVersion: unchanged since, they need no field-by-field check.
@@ -179,13 +175,11 @@ class Reconciler:
             self._built[key] = (version, plan, desired)
         observed = self._cache.snapshot(key)
         writes, apply_error = self._apply(key, plan, desired, observed)
-        observed = self._cache.snapshot(key)
+        if writes:
+            observed = self._cache.snapshot(key)  # with what the writes returned
         if apply_error is None:
             facts = self._facts(key, plan, generation, desired, observed)
-            if rolled_out(facts.deployment):
-                pruned = self._prune(key, body, desired, observed, prune_revisions=True)
-            else:
-                pruned = self._prune(key, body, desired, observed, prune_revisions=False)
+            pruned = self._prune(key, body, desired, observed, prune_revisions=rolled_out(facts.deployment))
             if pruned:
                 writes += pruned
                 facts = self._facts(key, plan, generation, desired, self._cache.snapshot(key))
@@ -233,9 +227,7 @@ class Reconciler:
                 continue
             obj = want.obj()
             try:
-                applied = self._apply_one(obj)
-                self._cache.put(applied, whole=False)  # write-through: the echo event is then no news
-                self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
+                self._record(key, want, self._apply_one(obj))
                 writes += 1
                 if current is None and want.kind == "Deployment" and plan.initial_replicas is not None:
                     writes += self._initial_replicas(key, plan.initial_replicas, want, obj)
@@ -259,10 +251,13 @@ class Reconciler:
         meta = deployment["metadata"]
         patch = {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": {"replicas": first}}
-        applied = self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER)
+        self._record(key, want, self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER))
+        return 1
+
+    def _record(self, key: Key, want: Desired, applied: dict) -> None:
+        """Write-through of an apply's response: its watch echo is then no news, its content verified."""
         self._cache.put(applied, whole=False)
         self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
-        return 1
 
     def _prune(self, key: Key, body: dict, desired: list[Desired], observed: Observed, *,
                prune_revisions: bool) -> int:
@@ -340,4 +335,4 @@ def _owned_by(child: dict, uid: str | None) -> bool:
     return uid is not None and any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
-__all__ = ["Outcome", "Reconciler", "kind_of"]
+__all__ = ["Outcome", "Reconciler"]
