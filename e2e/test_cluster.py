@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -50,8 +49,9 @@ class Cluster:
 def _operator_writes(metrics_port: int) -> float:
     import urllib.request
 
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    return sum(float(v) for v in re.findall(r"^modeldeploy_api_writes_total\{[^}]*\} (\S+)$", text, re.M))
+    from support.operator_process import writes_in
+
+    return writes_in(urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode())
 
 
 def wait_for(check, timeout=60.0, what=""):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from support.operator_process import OperatorProcess, wait_for
+from support.operator_process import OperatorProcess, wait_for, writes_in
 from test_operator import DEPLOYMENTS, create, quickstart
 
 pytestmark = pytest.mark.integration
@@ -17,7 +16,7 @@ LIFETIME = 4
 
 
 def writes_made(op: OperatorProcess) -> float:
-    return sum(float(v) for v in re.findall(r"^modeldeploy_api_writes_total\{[^}]*\} (\S+)$", op.metrics(), re.M))
+    return writes_in(op.metrics())
 
 
 @pytest.mark.parametrize("how", ["graceful", "crash"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,11 @@ from typing import Any
 from .apiserver import LiveApiServer
 
 MD_PATH = "/apis/serving.modeldeploy.io/v1alpha1/namespaces/{ns}/modeldeployments"
+
+
+def writes_in(metrics_text: str) -> float:
+    """All API writes an operator reports on /metrics (modeldeploy_api_writes_total, every label)."""
+    return sum(float(v) for v in re.findall(r"^modeldeploy_api_writes_total\{[^}]*\} (\S+)$", metrics_text, re.M))
 
 
 def free_port() -> int:
