@@ -76,3 +76,88 @@ def test_the_request_log_can_be_bounded_for_long_benchmarks():
         assert api.on_loop(lambda: api.server.requests_total) == 20
         assert api.on_loop(lambda: len(api.server._requests)) <= 10
         assert len(api.items(MDS)) == 20, "objects are kept whatever the log keeps"
+
+
+def _watch(api, path: str, seconds: float) -> list[dict]:
+    """The events of one watch request, read for `seconds`."""
+    import json
+    import urllib3
+
+    http = urllib3.PoolManager()
+    response = http.request("GET", api.url + path, preload_content=False, timeout=urllib3.Timeout(read=seconds))
+    events = []
+    try:
+        for line in response.stream(1 << 16):
+            for chunk in line.splitlines():
+                if chunk.strip():
+                    events.append(json.loads(chunk))
+    except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
+        pass
+    return events
+
+
+def test_label_selectors_filter_lists_and_watches_like_a_real_server(api):
+    import threading
+
+    labelled = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ml",
+                                                                        "labels": {"team": "x"}}}
+    api.request("POST", CMS, labelled)
+    api.request("POST", CMS, {**labelled, "metadata": {"name": "b", "namespace": "ml"}})
+    listed = api.get(f"{CMS}?labelSelector=team%3Dx")
+    assert [o["metadata"]["name"] for o in listed["items"]] == ["a"]
+    assert int(listed["metadata"]["resourceVersion"]) >= 2, "a list says which version it was read at"
+
+    seen: list[dict] = []
+    watcher = threading.Thread(target=lambda: seen.extend(_watch(api, f"{CMS}?watch=true&labelSelector=team%3Dx", 2)))
+    watcher.start()
+    import time
+    time.sleep(0.5)
+    merge = "application/merge-patch+json"
+    api.request("PATCH", f"{CMS}/a", {"metadata": {"labels": {"team": "y"}}}, merge)  # leaves the selection
+    api.request("PATCH", f"{CMS}/b", {"metadata": {"labels": {"team": "x"}}}, merge)  # enters it
+    api.request("PATCH", f"{CMS}/a", {"data": {"k": "v"}}, merge)  # outside: not seen
+    watcher.join()
+    changes = [(e["type"], e["object"]["metadata"]["name"]) for e in seen][1:]  # after the replay of "a"
+    assert changes == [("DELETED", "a"), ("ADDED", "b")]
+    assert all("_old" not in e for e in seen)
+
+
+def test_an_outage_refuses_clients_and_ends_watches_and_unseen_writes_send_no_event(api):
+    import threading
+    import time
+
+    api.request("POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ml"}})
+    seen: list[dict] = []
+    started = time.monotonic()
+    watcher = threading.Thread(target=lambda: seen.extend(_watch(api, f"{CMS}?watch=true", 5)))
+    watcher.start()
+    time.sleep(0.5)
+    api.outage(1.0)
+    watcher.join()
+    assert time.monotonic() - started < 4, "the outage ends open watches at once"
+    import urllib3
+    assert urllib3.PoolManager().request("GET", api.url + CMS).status == 503, "other clients get 503"
+    assert api.request("GET", CMS)[0] == 200, "the test itself still reaches the server"
+    assert api.unseen("DELETE", f"{CMS}/a")[0] == 200
+    time.sleep(1.0)
+    events = _watch(api, f"{CMS}?watch=true", 1)
+    assert events == [], "the deletion is done and no watch ever reports it"
+
+
+def test_faults_can_say_when_to_retry(api):
+    import urllib3
+
+    api.fail("POST", "/modeldeployments$", 429, "slow down", retry_after=7)
+    response = urllib3.PoolManager().request("POST", api.url + MDS, body=b"{}",
+                                             headers={"Content-Type": "application/json"})
+    assert response.status == 429 and response.headers["Retry-After"] == "7"
+
+
+def test_apply_replaces_atomic_selectors_whole(api):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ml"},
+           "spec": {"selector": {"app": "a"}}}
+    path = "/api/v1/namespaces/ml/services/s?fieldManager=t"
+    api.request("PATCH", path, svc, "application/apply-patch+yaml")
+    api.request("PATCH", path, {"spec": {"selector": {"extra": "x"}}}, "application/merge-patch+json")
+    _, applied = api.request("PATCH", path, svc, "application/apply-patch+yaml")
+    assert applied["spec"]["selector"] == {"app": "a"}

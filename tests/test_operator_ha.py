@@ -19,14 +19,19 @@ def writes_made(op: OperatorProcess) -> float:
     return writes_in(op.metrics())
 
 
+def pair(api) -> tuple[OperatorProcess, OperatorProcess]:
+    """Two peering replicas, the first with the higher priority."""
+    lifetime = ("--peering-lifetime", str(LIFETIME))
+    return (OperatorProcess(api, standalone=False, extra=("--priority", "200", *lifetime)),
+            OperatorProcess(api, standalone=False, extra=("--priority", "100", *lifetime)))
+
+
 @pytest.mark.parametrize("how", ["graceful", "crash"])
 def test_one_replica_is_active_and_the_standby_takes_over(apiserver, how, record_property):
     code, body = apiserver.request("POST", PEERING, {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
                                                      "metadata": {"name": "modeldeploy"}})
     assert code == 201, body
-    lifetime = ("--peering-lifetime", str(LIFETIME))
-    active = OperatorProcess(apiserver, standalone=False, extra=("--priority", "200", *lifetime))
-    standby = OperatorProcess(apiserver, standalone=False, extra=("--priority", "100", *lifetime))
+    active, standby = pair(apiserver)
     try:
         active.start()
         standby.start()
@@ -54,3 +59,21 @@ def test_one_replica_is_active_and_the_standby_takes_over(apiserver, how, record
     finally:
         active.close()
         standby.close()
+
+
+def test_two_replicas_without_a_peering_object_never_both_write(apiserver):
+    """A hand install: the peering CRD exists, its object does not. kopf alone would run both active."""
+    first, second = pair(apiserver)
+    try:
+        first.start()
+        second.start()
+        assert apiserver.get(f"{PEERING}/modeldeploy"), "the operator made the peering object"
+        time.sleep(2)
+        create(apiserver, quickstart("first"))
+        wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/first-v1"), what="first reconciled")
+        time.sleep(1.5)
+        writers = [op for op in (first, second) if writes_made(op) > 0]
+        assert len(writers) == 1, f"{len(writers)} replicas wrote"
+    finally:
+        first.close()
+        second.close()

@@ -90,6 +90,9 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
     op.add_argument("--bind-address", default=_env("BIND_ADDRESS", "0.0.0.0"))
     op.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "60")),
                     help="how often every ModelDeployment is checked against its children (default: %(default)s)")
+    op.add_argument("--relist-seconds", type=float, default=float(_env("RELIST_SECONDS", "600")),
+                    help="how often every watched kind is listed again to repair what a watch missed "
+                         "(default: %(default)s)")
     op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE))
     op.add_argument("--peering", default=_env("PEERING", "modeldeploy"),
                     help="kopf peering object shared by the replicas (default: %(default)s)")
@@ -111,6 +114,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
             namespaces=tuple(args.namespaces or ()), all_namespaces=args.all_namespaces,
             log_level=args.log_level, log_format=args.log_format, metrics_port=args.metrics_port,
             health_port=args.health_port, bind_address=args.bind_address, resync_seconds=args.resync_seconds,
+            relist_seconds=args.relist_seconds,
             runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone,
             peering_lifetime=args.peering_lifetime, **extra,
         )

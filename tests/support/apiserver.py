@@ -10,19 +10,30 @@ bug a real cluster would show, so `ApiServer` adds, for writes:
   `spec` changes; generateName;
 - server-side apply: a PATCH with application/apply-patch+yaml creates the
   object when missing (lists are replaced, not merged by key: the operator
-  always applies whole objects);
+  always applies whole objects; label selectors, atomic in the schema, are
+  replaced whole);
 - the status split for resources declared with a status subresource: writes to
   the object ignore `status`, writes to `/status` change only `status`;
 - deletion: finalizers hold an object (deletionTimestamp) until removed;
 - a log of write requests (method, path) for "zero writes" assertions, and
-  injectable faults (e.g. one 500, or a 422 with a message).
-It still does no garbage collection, label-selector filtering, defaulting or
-schema validation; tests that depend on those say so.
+  injectable faults (e.g. one 500, or a 422 with a message, with Retry-After);
+- label selectors on lists and watches (equality and existence), with a real
+  server's watch semantics: an object that stops matching arrives as DELETED,
+  one that starts matching as ADDED; lists carry the resourceVersion they
+  were read at;
+- watches resume from a resourceVersion over a bounded history of events and
+  get 410 Gone beyond it, as from the API server's watch cache;
+- an outage (every client but the test's gets 503, watches are cut and the
+  history is lost, as after a long outage) and writes with no watch event,
+  to stand for what a broken watch misses.
+It still does no garbage collection, defaulting or schema validation; tests
+that depend on those say so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import datetime
@@ -76,12 +87,54 @@ class Fault:
     path: re.Pattern
     status: int
     message: str
+    retry_after: float | None = None
+
+
+CLOSE_WATCH = {"type": "__close__"}
+HISTORY = 5000  # events a watch can resume across, like the API server's watch cache
+
+
+def _version_of(event: dict) -> int:
+    rv = ((event.get("object") or {}).get("metadata") or {}).get("resourceVersion")
+    return int(rv) if isinstance(rv, str) and rv.isdigit() else 0  # put on a bus to end every watch stream of that resource
+
+
+def selector_matches(selector: str | None, labels: dict[str, str] | None) -> bool:
+    """A label selector's equality and existence terms (k=v, k==v, k!=v, k, !k) against labels."""
+    labels = labels or {}
+    for term in filter(None, (t.strip() for t in (selector or "").split(","))):
+        if "!=" in term:
+            key, value = (x.strip() for x in term.split("!=", 1))
+            ok = labels.get(key) != value
+        elif "=" in term:
+            key, value = (x.strip() for x in term.replace("==", "=").split("=", 1))
+            ok = labels.get(key) == value
+        elif term.startswith("!"):
+            ok = term[1:].strip() not in labels
+        else:
+            ok = term in labels
+        if not ok:
+            return False
+    return True
+
+
+def _labels(obj: dict | None) -> dict[str, str] | None:
+    return ((obj or {}).get("metadata") or {}).get("labels")
 
 
 class _Failure(Exception):
-    def __init__(self, status: int, reason: str, message: str):
+    def __init__(self, status: int, reason: str, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.status, self.reason, self.message = status, reason, message
+        self.retry_after = retry_after
+
+
+def _failure_response(failure: _Failure) -> aiohttp.web.Response:
+    headers = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
+    return aiohttp.web.json_response({
+        "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+        "code": failure.status, "reason": failure.reason, "message": failure.message,
+    }, status=failure.status, headers=headers)
 
 
 @attrs.define(kw_only=True)
@@ -90,9 +143,15 @@ class ApiServer(k8s.KubernetesEmulator):
     requests_total: int = attrs.field(default=0, init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
     _counter: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _last_version: int = attrs.field(default=0, init=False)
     # Keep this many requests in kmock's log (None: all). Benchmarks bound it; it grows without limit.
     request_log_limit: int | None = None
     _pending_event: dict | None = attrs.field(default=None, init=False)
+    outage_until: float = attrs.field(default=0.0, init=False)  # monotonic time
+    # Recent events, for watches that resume from a resourceVersion; older ones get 410 Gone.
+    _history: collections.deque = attrs.field(factory=lambda: collections.deque(maxlen=HISTORY), init=False)
+    _history_floor: int = attrs.field(default=0, init=False)
+    mute_events: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -101,14 +160,91 @@ class ApiServer(k8s.KubernetesEmulator):
 
     # -- helpers for tests (call through `LiveApiServer`, which runs them on the server's loop) ----------
 
-    def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1) -> None:
+    def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1,
+             retry_after: float | None = None) -> None:
         for _ in range(times):
-            self.faults.append(Fault(method.upper(), re.compile(path), status, message))
+            self.faults.append(Fault(method.upper(), re.compile(path), status, message, retry_after))
+
+    async def outage(self, seconds: float) -> None:
+        """The API is unreachable for every client but the test: requests get 503, watches end."""
+        self.outage_until = time.monotonic() + seconds
+        # Longer than the watch cache reaches back: watches cannot resume, clients must list again.
+        self._history.clear()
+        self._history_floor = self._last_version + 1
+        for bus in list(self._buses.values()):
+            await bus.put(CLOSE_WATCH)
+
+    # -- reads: label selectors and the list's resourceVersion ----------------------------------------
+
+    async def _serve_list(self, request: rendering.Request) -> Any:
+        body = await super()._serve_list(request)
+        selector = request.params.get("labelSelector")
+        body["items"] = [obj for obj in body["items"] if selector_matches(selector, _labels(obj))]
+        body["metadata"] = {"resourceVersion": str(self._last_version)}
+        return body
+
+    async def _serve_watch(self, request: rendering.Request) -> Any:
+        """kmock's watch, plus label selectors, resuming from a resourceVersion (410 Gone when the
+        history no longer reaches back that far), and the end of every stream in an outage."""
+        yield b""
+        selector = request.params.get("labelSelector")
+        since = request.params.get("resourceVersion") or "0"
+        bus = self._buses[request.resource]
+        async with self._lock:
+            mark = await bus.mark()
+            if not since.isdigit() or since == "0":
+                objs = [obj.raw for obj in self._KubernetesEmulator__get_objs(request, strict=False) if not obj.deleted]
+                replay: list[dict] | None = [{"type": "ADDED", "object": raw} for raw in objs]
+            elif int(since) < self._history_floor:
+                replay = None
+            else:
+                replay = [event for version, resource, event in self._history
+                          if resource == request.resource and version > int(since)]
+        try:
+            if replay is None:
+                yield {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                                   "code": 410, "reason": "Expired",
+                                                   "message": f"too old resource version: {since}"}}
+                return
+            seen = 0
+            for event in replay:
+                view = self._watch_view(request, selector, event)
+                seen = max(seen, _version_of(event))
+                if view is not None:
+                    yield view
+            async for event in bus.stream(since=mark):  # pragma: no branch
+                if event is CLOSE_WATCH:
+                    return
+                if _version_of(event) <= seen:
+                    continue  # already replayed from the history
+                view = self._watch_view(request, selector, event)
+                if view is not None:
+                    yield view
+        finally:
+            await bus.unmark(mark)
+
+    def _watch_view(self, request: rendering.Request, selector: str | None, event: dict) -> dict | None:
+        """The event as this watch sees it: in its namespace and label selection, or not at all."""
+        meta = event.get("object", {}).get("metadata", {})
+        if not self._KubernetesEmulator__check(request, request.resource, meta.get("namespace"),
+                                                meta.get("name"), strict=False):
+            return None
+        old = event.get("_old")
+        event = {k: v for k, v in event.items() if k != "_old"}
+        now_in = selector_matches(selector, _labels(event["object"]))
+        was_in = now_in if old is None else selector_matches(selector, _labels(old))
+        if event["type"] == "MODIFIED" and was_in != now_in:
+            return {**event, "type": "ADDED" if now_in else "DELETED"}
+        if not now_in and not (event["type"] == "DELETED" and was_in):
+            return None
+        return event
 
     # -- the write path ------------------------------------------------------------------------------
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         self.requests_total += 1
+        if time.monotonic() < self.outage_until and request.headers.get("User-Agent") != TEST_CLIENT:
+            return _failure_response(_Failure(503, "ServiceUnavailable", "the API server is unreachable (outage)"))
         if self.request_log_limit is not None and len(self._requests) > 2 * self.request_log_limit:
             del self._requests[: -self.request_log_limit]
         if request.resource is None or request.action not in WRITES:
@@ -120,14 +256,14 @@ class ApiServer(k8s.KubernetesEmulator):
                 self._pending_event = None
                 status, body = self._write(request)
                 event = self._pending_event
-            if event is not None:
+            if event is not None and not self.mute_events:
+                if len(self._history) == self._history.maxlen:
+                    self._history_floor = self._history[0][0] + 1
+                self._history.append((_version_of(event), request.resource, event))
                 await self._buses[request.resource].put(event)
             return aiohttp.web.json_response(body, status=status)
         except _Failure as failure:
-            return aiohttp.web.json_response({
-                "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
-                "code": failure.status, "reason": failure.reason, "message": failure.message,
-            }, status=failure.status)
+            return _failure_response(failure)
 
     def _inject_fault(self, request: rendering.Request) -> None:
         method = str(request.method.value).upper()
@@ -135,7 +271,7 @@ class ApiServer(k8s.KubernetesEmulator):
             if fault.method == method and fault.path.search(request.url.path):
                 self.faults.remove(fault)
                 reason = {409: "Conflict", 422: "Invalid", 429: "TooManyRequests"}.get(fault.status, "InternalError")
-                raise _Failure(fault.status, reason, fault.message)
+                raise _Failure(fault.status, reason, fault.message, fault.retry_after)
 
     def _write(self, request: rendering.Request) -> tuple[int, dict]:
         resource, namespace, name = request.resource, request.namespace, request.name
@@ -176,6 +312,8 @@ class ApiServer(k8s.KubernetesEmulator):
             new = copy.deepcopy(data)
         else:
             new = dicts.merge_patch_dict(copy.deepcopy(current), data)
+            if content_type == APPLY:
+                _replace_atomic_maps(new, data)
         wanted_rv = (data.get("metadata") or {}).get("resourceVersion") if isinstance(data, dict) else None
         if wanted_rv and wanted_rv != current["metadata"].get("resourceVersion"):
             raise _Failure(409, "Conflict", "the object has been modified; please apply your changes "
@@ -211,20 +349,37 @@ class ApiServer(k8s.KubernetesEmulator):
         return obj
 
     def _store(self, key: tuple, obj: dict) -> dict:
-        obj["metadata"]["resourceVersion"] = str(next(self._counter))
+        obj["metadata"]["resourceVersion"] = self._next_version()
         existed = key in self._objects and not self._objects[key].deleted
+        old = copy.deepcopy(self._objects[key].raw) if existed else None
         if key in self._objects:
             del self._objects[key]  # no history: memory stays flat however many writes
         self._objects[key] = obj
-        self._pending_event = {"type": "MODIFIED" if existed else "ADDED", "object": copy.deepcopy(obj)}
+        # The old object travels with the event for label-selector watches; they strip it.
+        self._pending_event = {"type": "MODIFIED" if existed else "ADDED", "object": copy.deepcopy(obj), "_old": old}
         return obj
+
+    def _next_version(self) -> str:
+        self._last_version = next(self._counter)
+        return str(self._last_version)
 
     def _remove(self, key: tuple, obj: dict) -> dict:
         obj = copy.deepcopy(obj)
-        obj["metadata"]["resourceVersion"] = str(next(self._counter))
+        obj["metadata"]["resourceVersion"] = self._next_version()
         del self._objects[key]
         self._pending_event = {"type": "DELETED", "object": copy.deepcopy(obj)}
         return obj
+
+
+def _replace_atomic_maps(new: dict, applied: dict) -> None:
+    """Server-side apply takes over maps the schema marks atomic whole, other managers' keys included."""
+    for path in (("spec", "selector"), ("spec", "selector", "matchLabels"), ("spec", "podSelector", "matchLabels")):
+        source, target = applied, new
+        for part in path[:-1]:
+            source, target = (source or {}).get(part), (target or {}).get(part)
+        if isinstance(source, dict) and isinstance(target, dict) and isinstance(source.get(path[-1]), dict) \
+                and all(isinstance(v, str) for v in source[path[-1]].values()):
+            target[path[-1]] = copy.deepcopy(source[path[-1]])
 
 
 def _now() -> str:
@@ -312,5 +467,17 @@ class LiveApiServer:
             if r.headers.get("User-Agent") != TEST_CLIENT
         ])
 
-    def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1) -> None:
-        self.on_loop(self.server.fail, method, path, status, message, times)
+    def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1,
+             retry_after: float | None = None) -> None:
+        self.on_loop(self.server.fail, method, path, status, message, times, retry_after)
+
+    def outage(self, seconds: float) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.outage(seconds), self._loop).result(10)
+
+    def unseen(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
+        """A write that no watch reports: what a client misses while its watch is down."""
+        self.on_loop(setattr, self.server, "mute_events", True)
+        try:
+            return self.request(method, path, body, content_type)
+        finally:
+            self.on_loop(setattr, self.server, "mute_events", False)

@@ -43,8 +43,9 @@ class ModelDeploymentSpec(ApiModel):
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     replicas: int = Field(
         default=1, ge=0, le=1000,
-        description="Desired replicas (the scale subresource). With spec.autoscaling, the autoscaler sets the "
-                    "Deployment's replicas itself, starting from minReplicas.",
+        description="Desired replicas in all, whatever the revisions (the scale subresource: kubectl scale and "
+                    "every autoscaler engine set it). With spec.autoscaling it is kept within minReplicas and "
+                    "maxReplicas.",
     )
     autoscaling: Autoscaling | None = None
     rollout: Rollout = Field(default_factory=Rollout)

@@ -60,6 +60,12 @@ def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()
     }
 
 
+def pull_policy(image: str) -> str:
+    """A digest names fixed bits: pull once. A tag can move: check it at every start, so every node
+    runs what the tag names now (for cached layers that is a manifest request, not a download)."""
+    return "IfNotPresent" if "@sha256:" in image else "Always"
+
+
 def desired_replicas(md: ModelDeployment) -> int:
     """spec.replicas, within the autoscaling bounds when autoscaling is set."""
     replicas = md.spec.replicas
@@ -111,6 +117,7 @@ def _runtime_container(name: str, args: list[str], mounts: list[dict], env: list
     container = {
         "name": name,
         "image": options.runtime_image,
+        "imagePullPolicy": pull_policy(options.runtime_image),
         "args": args,
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "securityContext": container_security_context(),
@@ -131,6 +138,7 @@ def _triton_container(md: ModelDeployment, options: BuildOptions) -> dict:
     return {
         "name": "triton",
         "image": runtime.image,
+        "imagePullPolicy": pull_policy(runtime.image),
         "command": ["tritonserver"],
         "args": triton_server_args(md, admin_key=f"$({ADMIN_KEY_ENV})",
                                    exit_timeout_seconds=options.triton_exit_timeout_seconds),

@@ -6,12 +6,15 @@ from __future__ import annotations
 class ApiError(Exception):
     """A failed API request: status code and the server's own message."""
 
-    def __init__(self, status: int, message: str, *, verb: str = "", kind: str = ""):
+    def __init__(self, status: int, message: str, *, verb: str = "", kind: str = "",
+                 retry_after: float | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.verb = verb
         self.kind = kind
+        # Seconds the server asked us to wait (Retry-After on 429 and 503), if it said.
+        self.retry_after = retry_after
 
 
 class NotFound(ApiError):
@@ -34,7 +37,17 @@ class Retryable(ApiError):
     """429, 5xx and transport failures: back off and retry."""
 
 
-def classify(status: int, message: str, *, verb: str = "", kind: str = "") -> ApiError:
+def retry_after_seconds(header: str | None) -> float | None:
+    """Retry-After in seconds; the HTTP-date form and nonsense count as not said."""
+    try:
+        seconds = float((header or "").strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def classify(status: int, message: str, *, verb: str = "", kind: str = "",
+             retry_after: float | None = None) -> ApiError:
     cls: type[ApiError]
     if status == 404:
         cls = NotFound
@@ -48,4 +61,5 @@ def classify(status: int, message: str, *, verb: str = "", kind: str = "") -> Ap
         cls = Retryable
     else:
         cls = ApiError
-    return cls(status, message, verb=verb, kind=kind)
+    return cls(status, message, verb=verb, kind=kind,
+               retry_after=retry_after if status in (429, 503) else None)

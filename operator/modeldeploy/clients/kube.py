@@ -17,13 +17,14 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from .errors import ApiError, Retryable, classify
+from .errors import ApiError, Retryable, classify, retry_after_seconds
 from .permissions import EVENT, MODELDEPLOYMENT, Kind, allowed, kind_of
 
 FIELD_MANAGER = "modeldeploy"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 TIMEOUT_SECONDS = (5, 30)  # connect, read
+LIST_PAGE = 500
 
 WriteObserver = Callable[[str, str], None]  # (verb, kind)
 
@@ -65,6 +66,10 @@ class KubeClient:
             query={"fieldManager": FIELD_MANAGER}, body={"status": patch}, content_type=MERGE, subresource="status",
         )
 
+    def create(self, obj: dict) -> dict:
+        kind = kind_of(obj)
+        return self._request("create", kind, "POST", kind.path(obj["metadata"].get("namespace")), body=obj)
+
     def create_event(self, event: dict) -> dict:
         return self._request("create", EVENT, "POST", EVENT.path(event["metadata"]["namespace"]), body=event)
 
@@ -73,9 +78,32 @@ class KubeClient:
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict:
         return self._request("get", kind, "GET", kind.path(namespace, name))
 
-    def list(self, kind: Kind, namespace: str | None = None, *, limit: int | None = None) -> dict:
+    def list(self, kind: Kind, namespace: str | None = None, *, limit: int | None = None,
+             label_selector: str | None = None, continue_token: str | None = None) -> dict:
         query = {"limit": str(limit)} if limit else {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if continue_token:
+            query["continue"] = continue_token
         return self._request("list", kind, "GET", kind.path(namespace), query=query)
+
+    def list_all(self, kind: Kind, namespace: str | None = None, *,
+                 label_selector: str | None = None) -> tuple[list[dict], str | None]:
+        """Every object of a kind, page by page; and the resourceVersion the list was read at."""
+        items: list[dict] = []
+        token, version = None, None
+        while True:
+            page = self.list(kind, namespace, limit=LIST_PAGE, label_selector=label_selector, continue_token=token)
+            meta = page.get("metadata") or {}
+            version = version or meta.get("resourceVersion")
+            for item in page.get("items") or []:
+                # List items come without kind; the cache and the reconciler key objects by it.
+                item.setdefault("kind", kind.kind)
+                item.setdefault("apiVersion", kind.api_version)
+                items.append(item)
+            token = meta.get("continue")
+            if not token:
+                return items, version
 
     # -- transport ------------------------------------------------------------------------------------
 
@@ -101,7 +129,8 @@ class KubeClient:
             if is_write:
                 self._on_write(verb, kind.kind)
         if response.status >= 400:
-            raise classify(response.status, _server_message(data), verb=verb, kind=kind.kind)
+            raise classify(response.status, _server_message(data), verb=verb, kind=kind.kind,
+                           retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         return json.loads(data) if data else {}
 
 

@@ -49,10 +49,12 @@ EVENT = Kind("v1", "Event", "events")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+CLUSTER_PEERING = Kind("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False)
+PEERING = Kind("kopf.dev/v1", "KopfPeering", "kopfpeerings")
 
 # Children the builders produce, in apply order.
 CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY)
-KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, POD, EVENT)}
+KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, POD, EVENT, CLUSTER_PEERING, PEERING)}
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     # kopf: it watches CRDs to notice the resources it serves, and namespaces to resolve --namespace.
     Permission("apiextensions.k8s.io", "customresourcedefinitions", READ, cluster_scoped=True),
     Permission("", "namespaces", READ, cluster_scoped=True),
-    # kopf peering, for HA (one active replica): cluster-wide or per watched namespace.
-    Permission("kopf.dev", "clusterkopfpeerings", (*READ, "patch"), cluster_scoped=True, only="cluster"),
-    Permission("kopf.dev", "kopfpeerings", (*READ, "patch"), only="namespaced"),
+    # kopf peering, for HA (one active replica): cluster-wide or per watched namespace. The operator
+    # creates the peering object where the CRD exists and the object does not (never active-active).
+    Permission("kopf.dev", "clusterkopfpeerings", (*READ, "create", "patch"), cluster_scoped=True, only="cluster"),
+    Permission("kopf.dev", "kopfpeerings", (*READ, "create", "patch"), only="namespaced"),
 )
 
 

@@ -27,6 +27,7 @@ _options = OperatorOptions(
     namespaces=_namespaces, all_namespaces=not _namespaces,
     metrics_port=int(os.environ.get("MODELDEPLOY_METRICS_PORT", "8080")),
     resync_seconds=float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "60")),
+    relist_seconds=float(os.environ.get("MODELDEPLOY_RELIST_SECONDS", "600")),
     **({"runtime_image": os.environ["MODELDEPLOY_RUNTIME_IMAGE"]} if "MODELDEPLOY_RUNTIME_IMAGE" in os.environ else {}),
 )
 _metrics = OperatorMetrics()

@@ -19,6 +19,8 @@ class OperatorOptions:
     bind_address: str = "0.0.0.0"
     # How often every ModelDeployment is compared with its children again (no API calls when in sync).
     resync_seconds: float = 60.0
+    # How often every watched kind is listed afresh, to repair what a watch never delivered.
+    relist_seconds: float = 600.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
     peering: str = "modeldeploy"
     standalone: bool = False
@@ -38,3 +40,5 @@ class OperatorOptions:
             raise ValueError(f"--log-level must be debug, info, warning or error, not {self.log_level!r}")
         if self.resync_seconds <= 0:
             raise ValueError("--resync-seconds must be positive")
+        if self.relist_seconds <= 0:
+            raise ValueError("--relist-seconds must be positive")

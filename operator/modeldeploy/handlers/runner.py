@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
+import secrets
 import socket
 import time
 
@@ -24,13 +26,17 @@ from ..api import GROUP, PLURAL, VERSION
 from ..builders import BuildOptions
 from ..builders.naming import MANAGED_BY
 from ..clients import ApiError, KubeClient
-from ..clients.permissions import CHILD_KINDS, MODELDEPLOYMENT, POD
+from ..clients.permissions import CHILD_KINDS, KINDS, MODELDEPLOYMENT, POD
 from ..reconcile import ObservedCache, OperatorMetrics, Reconciler
 from .health import HealthServer
 from .options import OperatorOptions
+from .peering import Leadership, ensure_peering
+from .relist import RelistSchedule
 
 log = logging.getLogger("modeldeploy.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED.items())
+WATCHED_KINDS = tuple(kind.kind for kind in (MODELDEPLOYMENT, *CHILD_KINDS, POD))
 
 
 class Controller:
@@ -45,8 +51,17 @@ class Controller:
                                      options=BuildOptions(runtime_image=options.runtime_image),
                                      instance=socket.gethostname())
         self.retry_at: dict[tuple[str, str], float] = {}
+        # Set once every watched kind has done its first listing (the informer "has synced" rule):
+        # before that, a missing child may only be one not listed yet, and nothing is reconciled.
+        self.synced = asyncio.Event()
+        self.relists = RelistSchedule(period_seconds=options.relist_seconds)
+        self._api_down = False
+        # Replaced once peering is known: a standby's own loops must pause as kopf pauses its watches.
+        self.leadership: Leadership | None = None
 
     def reconcile(self, key: tuple[str, str]) -> None:
+        if self.retry_at.get(key, 0.0) > time.monotonic():
+            return  # backing off (the server may have said how long): the due retry does the work
         outcome = self.reconciler.reconcile(key)
         if outcome is not None and outcome.retry_after is not None:
             self.retry_at[key] = time.monotonic() + outcome.retry_after
@@ -57,8 +72,24 @@ class Controller:
     # of the operator's own writes and end here at once, instead of queueing (whole objects held)
     # behind reconciles in a thread pool. A reconcile blocks on the API client: it runs in a thread.
 
-    async def on_modeldeployment(self, event: dict, **_) -> None:
+    async def on_listed(self, body: kopf.Body, **_) -> None:
+        """kopf's index hook: it runs for each object of a first listing before any other handler."""
+        if not self.synced.is_set():
+            obj = dict(body)
+            self.cache.put_md(obj) if obj.get("kind") == MODELDEPLOYMENT.kind else self.cache.put(obj)
+
+    def _heard(self, event: dict, kind: str) -> None:
         self.metrics.watch_alive()
+        if not self.synced.is_set():
+            # kopf calls event handlers only once every indexed kind is listed: the cache is whole.
+            self.relists.synced()
+            self.synced.set()
+            self.metrics.cache_synced.set(1)
+        if event.get("type") is None:
+            self.relists.listed(kind)
+
+    async def on_modeldeployment(self, event: dict, **_) -> None:
+        self._heard(event, MODELDEPLOYMENT.kind)
         obj = event["object"]
         if event.get("type") == "DELETED":
             self.retry_at.pop(self.cache.drop_md(obj), None)
@@ -68,8 +99,8 @@ class Controller:
             await asyncio.to_thread(self.reconcile, key)
 
     async def on_child(self, event: dict, **_) -> None:
-        self.metrics.watch_alive()
         obj = event["object"]
+        self._heard(event, obj.get("kind", ""))
         if event.get("type") == "DELETED":
             owner, news = self.cache.drop(obj), True
         else:
@@ -78,19 +109,54 @@ class Controller:
             await asyncio.to_thread(self.reconcile, owner)
 
     async def resync_forever(self) -> None:
-        """Every resync period: reconcile everything from the cache; every second: due retries."""
+        """After the first listing, reconcile everything; then every second, whatever is due:
+        retries, relists, and every resync period a reconcile of everything from the cache."""
+        await self.synced.wait()
+        for key in self.cache.md_keys():
+            await asyncio.to_thread(self.reconcile, key)
         next_resync = time.monotonic() + self.options.resync_seconds
         while True:
             await asyncio.sleep(1.0)
+            if self.leadership is not None and not await asyncio.to_thread(self.leadership.active):
+                continue
             now = time.monotonic()
+            keys: set[tuple[str, str]] = set()
             if now >= next_resync:
                 next_resync = now + self.options.resync_seconds
                 await asyncio.to_thread(self.probe_api)
-                keys = self.cache.md_keys()
-            else:
-                keys = [k for k, at in list(self.retry_at.items()) if at <= now]
-            for key in keys:
+                keys.update(self.cache.md_keys())
+            kinds = self.relists.due(WATCHED_KINDS)
+            if kinds:
+                keys.update(await asyncio.to_thread(self.relist, kinds))
+            keys.update(k for k, at in list(self.retry_at.items()) if at <= now)
+            for key in sorted(keys):
                 await asyncio.to_thread(self.reconcile, key)
+
+    def relist(self, kinds: tuple[str, ...]) -> set[tuple[str, str]]:
+        """List these kinds afresh and make the cache agree; the ModelDeployments that changed."""
+        changed: set[tuple[str, str]] = set()
+        namespaces = [None] if self.options.all_namespaces else list(self.options.namespaces)
+        for name in kinds:
+            kind = KINDS[name]
+            selector = None if kind is MODELDEPLOYMENT else MANAGED_SELECTOR
+            items: list[dict] = []
+            version: str | None = None
+            try:
+                for namespace in namespaces:
+                    found, version = self.client.list_all(kind, namespace, label_selector=selector)
+                    items += found
+            except ApiError as err:
+                log.warning("relist of %s failed: %s %s", kind.plural, err.status, err.message[:200])
+                self.relists.everything()
+                continue
+            # Several namespaces have no one version to compare with: keep what the lists lack.
+            missed = self.cache.relisted(name, items, version if len(namespaces) == 1 else None)
+            self.metrics.relists.labels(kind=name).inc()
+            if missed:
+                log.info("relist of %s found what the watch missed for %d ModelDeployment(s)",
+                         kind.plural, len(missed))
+            changed |= missed
+        return changed
 
     def probe_api(self) -> None:
         """One cheap read per period: proves the API answers even when nothing changes."""
@@ -98,7 +164,12 @@ class Controller:
         try:
             self.client.list(MODELDEPLOYMENT, namespace, limit=1)
             self.metrics.watch_alive()
+            if self._api_down:
+                log.info("the API answers again: listing everything to catch what the watches missed")
+                self._api_down = False
+                self.relists.everything()
         except ApiError as err:
+            self._api_down = True
             log.warning("API probe failed: %s %s", err.status, err.message[:200])
 
 
@@ -106,18 +177,24 @@ def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
     # The same credentials as the KubeClient: in-cluster, else KUBECONFIG, through the official client.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="modeldeployment")(controller.on_modeldeployment)
+    kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="listed-modeldeployments")(controller.on_listed)
     for kind in (*CHILD_KINDS, POD):
-        kopf.on.event(kind.group, kind.version, kind.plural, labels=MANAGED, registry=registry,
+        # No label filter here: the API server already filters the watch by label, and an object
+        # whose labels were changed by hand must still reach the reconciler to be taken back.
+        kopf.on.event(kind.group, kind.version, kind.plural, registry=registry,
                       id=f"child-{kind.plural}")(controller.on_child)
+        kopf.index(kind.group, kind.version, kind.plural, registry=registry,
+                   id=f"listed-{kind.plural}")(controller.on_listed)
 
 
-def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> kopf.OperatorSettings:
+def configure(settings: kopf.OperatorSettings, options: OperatorOptions, *,
+              peered: bool | None = None) -> kopf.OperatorSettings:
+    """`peered`: whether the peering object is known to exist (None: let kopf detect it)."""
     settings.posting.enabled = False  # Events come from the reconciler only, on transitions
     settings.execution.max_workers = options.workers
     # Watch only what the operator made: the API server filters, so unrelated pods cost nothing.
     for kind in (*CHILD_KINDS, POD):
-        settings.watching.label_selectors[f"{kind.api_version}/{kind.plural}"] = \
-            ",".join(f"{k}={v}" for k, v in MANAGED.items())
+        settings.watching.label_selectors[f"{kind.api_version}/{kind.plural}"] = MANAGED_SELECTOR
     # A per-object worker lingers this long after its last event; at 1,000 ModelDeployments
     # (7,000 watched objects) kopf's default 5 s keeps thousands alive after a burst.
     settings.batching.idle_timeout = 0.5
@@ -127,9 +204,9 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions) -> kopf
     settings.peering.priority = options.priority
     settings.peering.lifetime = options.peering_lifetime
     settings.peering.stealth = True
-    settings.peering.standalone = options.standalone
-    # Auto-detect: peering (HA) where its CRDs are installed, standalone where they are not.
-    settings.peering.mandatory = False
+    settings.peering.standalone = options.standalone if peered is None else not peered
+    # Required once it is known to exist (see peering.py); otherwise kopf's own detection.
+    settings.peering.mandatory = bool(peered)
     return settings
 
 
@@ -165,16 +242,20 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
                           live_within=5 * options.resync_seconds + 30, ready_within=2 * options.resync_seconds + 30)
     await health.start(options.bind_address, options.health_port)
     await asyncio.to_thread(controller.probe_api)
+    peered = await asyncio.to_thread(ensure_peering, client, options)
+    identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    controller.leadership = Leadership(client, options, peered=peered, identity=identity,
+                                       every=max(1.0, options.peering_lifetime / 3))
     resync = asyncio.create_task(controller.resync_forever(), name="modeldeploy resync")
     log.info("operator starting: %s, priority %d, peering %r%s",
              "all namespaces" if options.all_namespaces else "namespaces " + ",".join(options.namespaces),
-             options.priority, options.peering, " (standalone)" if options.standalone else "")
+             options.priority, options.peering, "" if peered else " (standalone)")
     try:
         await kopf.operator(
-            registry=registry, settings=configure(kopf.OperatorSettings(), options),
+            registry=registry, settings=configure(kopf.OperatorSettings(), options, peered=peered),
             clusterwide=options.all_namespaces, namespaces=list(options.namespaces),
             # kopf handles SIGTERM/SIGINT itself; a stop flag is only for embedding.
-            ready_flag=ready, stop_flag=stop,
+            ready_flag=ready, stop_flag=stop, identity=identity,
         )
     finally:
         resync.cancel()

@@ -46,13 +46,20 @@ def _empty(value: Any) -> bool:
     return value is None or value == {} or value == []
 
 
-def contains(have: Any, want: Any) -> bool:
+# Label maps that select: an extra key someone added changes what they select, so they compare whole
+# (the Kubernetes schema marks them atomic, and server-side apply replaces them whole).
+ATOMIC_MAPS = frozenset({"selector", "matchLabels"})
+
+
+def contains(have: Any, want: Any, key: str | None = None) -> bool:
     if isinstance(want, dict):
         if not isinstance(have, dict):
             return _empty(want) and _empty(have)
+        if key in ATOMIC_MAPS and all(isinstance(v, str) for v in want.values()):
+            return have == want
         return all(
-            (_empty(value) and _empty(have.get(key))) or (key in have and contains(have[key], value))
-            for key, value in want.items()
+            (_empty(value) and _empty(have.get(k))) or (k in have and contains(have[k], value, k))
+            for k, value in want.items()
         )
     if isinstance(want, list):
         return isinstance(have, list) and len(have) == len(want) and all(map(contains, have, want))

@@ -23,6 +23,11 @@ class OperatorMetrics:
         )
         self.api_writes = Counter("modeldeploy_api_writes", "API write requests by verb and kind.",
                                   ["verb", "kind"], registry=self.registry)
+        self.cache_synced = Gauge("modeldeploy_cache_synced",
+                                  "1 once every watched kind has been listed (reconciles start then).",
+                                  registry=self.registry)
+        self.relists = Counter("modeldeploy_relists", "Lists of a watched kind made to repair missed events.",
+                               ["kind"], registry=self.registry)
         self.last_watch_event = Gauge(
             "modeldeploy_watch_last_event_timestamp_seconds",
             "Unix time of the last list/watch event or successful API read.", registry=self.registry,

@@ -196,6 +196,47 @@ class ObservedCache:
         with self._lock:
             self._children[owner].pop((kind, name), None)
 
+    def relisted(self, kind: str, items: list[dict], list_version: str | None) -> set[Key]:
+        """Make the cache agree with a fresh list of one kind; the ModelDeployments whose view changed.
+
+        This is how the operator learns what its watches missed (a deletion while the API was
+        unreachable, an object that stopped matching the label selector): whatever the cache
+        holds that the list lacks is gone, unless it is newer than the list itself.
+        """
+        listed_at = int(list_version) if isinstance(list_version, str) and list_version.isdigit() else None
+        changed: set[Key] = set()
+        present: set[tuple[Key, object]] = set()
+        for item in items:
+            if kind == KIND:
+                key, news = self.put_md(item)
+                present.add((key, None))
+            else:
+                key, news = self.put(item)
+                if key is None:
+                    continue
+                present.add((key, item["metadata"]["name"] if kind == "Pod" else (kind, item["metadata"]["name"])))
+            if news:
+                changed.add(key)
+
+        def stale(slot_key: tuple[Key, object], entry: Entry) -> bool:
+            return slot_key not in present and (listed_at is None or entry[0] is None or entry[0] <= listed_at)
+
+        with self._lock:
+            if kind == KIND:
+                for key in [k for k, e in self._mds.items() if stale((k, None), e)]:
+                    del self._mds[key]
+                    self._children.pop(key, None)
+                    self._pods.pop(key, None)
+                    changed.add(key)
+                return changed
+            tables = self._pods if kind == "Pod" else self._children
+            for owner, table in tables.items():
+                for slot in [s for s, e in table.items()
+                             if (kind == "Pod" or s[0] == kind) and stale((owner, s), e)]:
+                    del table[slot]
+                    changed.add(owner)
+        return changed
+
     def snapshot(self, key: Key) -> Observed:
         with self._lock:
             md = self._mds.get(key)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, parse_model_deployment
-from ..builders import BuildOptions, build_all, desired_replicas
+from ..builders import BuildOptions, build_all
 from ..builders import naming as n
 from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound
 from ..clients.permissions import KINDS
@@ -29,9 +29,10 @@ from .redact import redact
 
 log = logging.getLogger("modeldeploy.reconcile")
 
-INITIAL_REPLICAS_MANAGER = "modeldeploy-initial-replicas"
 CONFLICT_ATTEMPTS = 3
 MAX_BACKOFF_SECONDS = 300.0
+# A server's Retry-After is honoured up to this: a bogus hour-long value must not stall a model.
+MAX_RETRY_AFTER_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ class Plan:
     url: str
     grpc_address: str
     selector: str
-    initial_replicas: int | None  # set when an autoscaler owns replicas
 
     @classmethod
     def of(cls, md: ModelDeployment) -> Plan:
@@ -73,7 +73,6 @@ class Plan:
             url=f"http://{host}:{n.HTTP_PORT}/v2/models/{md.model_name}",
             grpc_address=f"{host}:{n.GRPC_PORT}",
             selector=",".join(f"{k}={v}" for k, v in n.selector_labels(md).items()),
-            initial_replicas=None if md.spec.autoscaling is None else desired_replicas(md),
         )
 
 
@@ -147,6 +146,9 @@ class Reconciler:
     def _retry(self, key: Key, err: Exception, message: str) -> Outcome:
         failures = self._failures[key] = self._failures.get(key, 0) + 1
         delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (failures - 1))
+        told = getattr(err, "retry_after", None)
+        if told is not None:
+            delay = max(delay, min(told, MAX_RETRY_AFTER_SECONDS))
         log.warning("%s/%s: %s; retrying in %.0fs", *key, message, delay)
         return Outcome("retry", retry_after=delay)
 
@@ -174,7 +176,7 @@ class Reconciler:
             plan = Plan.of(md)
             self._built[key] = (version, plan, desired)
         observed = self._cache.snapshot(key)
-        writes, apply_error = self._apply(key, plan, desired, observed)
+        writes, apply_error = self._apply(key, desired, observed)
         if writes:
             observed = self._cache.snapshot(key)  # with what the writes returned
         if apply_error is None:
@@ -200,9 +202,6 @@ class Reconciler:
                     "apiVersion": API_VERSION, "kind": KIND, "name": md.name, "uid": uid,
                     "controller": True, "blockOwnerDeletion": True,
                 }]
-            if obj["kind"] == "Deployment" and md.spec.autoscaling is not None:
-                # The autoscaler owns replicas: never apply them (see _apply for the first value).
-                obj["spec"].pop("replicas", None)
             objects.append(stamp(obj))
         return objects
 
@@ -218,8 +217,7 @@ class Reconciler:
             verified[want.slot] = (want.hash, rv)
         return ok
 
-    def _apply(self, key: Key, plan: Plan, desired: list[Desired],
-               observed: Observed) -> tuple[int, str | None]:
+    def _apply(self, key: Key, desired: list[Desired], observed: Observed) -> tuple[int, str | None]:
         writes = 0
         for want in desired:
             current = observed.children.get(want.slot)
@@ -229,8 +227,6 @@ class Reconciler:
             try:
                 self._record(key, want, self._apply_one(obj))
                 writes += 1
-                if current is None and want.kind == "Deployment" and plan.initial_replicas is not None:
-                    writes += self._initial_replicas(key, plan.initial_replicas, want, obj)
             except Invalid as err:
                 return writes, redact(f"the API server rejected {want.kind} {want.name}: {err.message}")
         return writes, None
@@ -243,16 +239,6 @@ class Reconciler:
                 if attempt == CONFLICT_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
-
-    def _initial_replicas(self, key: Key, first: int, want: Desired, deployment: dict) -> int:
-        """A new autoscaled Deployment starts at minReplicas, under a manager the operator never reapplies."""
-        if first == 1:  # the API server's default already
-            return 0
-        meta = deployment["metadata"]
-        patch = {"apiVersion": "apps/v1", "kind": "Deployment",
-                 "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "spec": {"replicas": first}}
-        self._record(key, want, self._apply_one(patch, field_manager=INITIAL_REPLICAS_MANAGER))
-        return 1
 
     def _record(self, key: Key, want: Desired, applied: dict) -> None:
         """Write-through of an apply's response: its watch echo is then no news, its content verified."""

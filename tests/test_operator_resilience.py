@@ -1,0 +1,133 @@
+"""The operator against restarts, lost watches and a server that asks it to slow down.
+
+Each test reproduces a failure a reliability review found: acting on a
+half-filled cache after a restart, drift the watch never reported, and a
+Retry-After that was ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from support.operator_process import OperatorProcess, wait_for
+from test_operator import (DEPLOYMENTS, MDS, MERGE, SERVICES, converged, create, quickstart, set_deployment_ready,
+                           settle)
+
+pytestmark = pytest.mark.integration
+
+RESTARTS = 20
+
+
+def synced(op: OperatorProcess) -> bool:
+    return bool(re.search(r"^modeldeploy_cache_synced 1\.0$", op.metrics(), re.M))
+
+
+def operator_writes(api, since: int) -> list:
+    return [w for w in api.write_log()[since:]]
+
+
+def scaled_modeldeployments(api, names: list[str], replicas: int) -> None:
+    for name in names:
+        md = quickstart(name)
+        md["spec"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 8, "metric": "cpu", "target": 70,
+                                     "engine": "hpa"}
+        create(api, md)
+        converged(api, name)
+        # What an autoscaler does: write the total through the scale subresource.
+        code, body = api.request("PATCH", f"{MDS}/{name}/scale", {"spec": {"replicas": replicas}}, MERGE)
+        assert code == 200, body
+    for name in names:
+        wait_for(lambda: api.get(f"{DEPLOYMENTS}/{name}-v1")["spec"]["replicas"] == replicas,
+                 what=f"{name} scaled to {replicas}")
+        set_deployment_ready(api, f"{name}-v1")
+
+
+def test_restarts_change_no_replicas_and_write_nothing(apiserver):
+    """20 restarts (SIGTERM and SIGKILL in turn) of an operator with 3 scaled ModelDeployments."""
+    names = ["alpha", "beta", "gamma"]
+    op = OperatorProcess(apiserver).start()
+    try:
+        scaled_modeldeployments(apiserver, names, 6)
+        settle(apiserver)
+        for restart in range(RESTARTS):
+            op.kill() if restart % 2 else op.stop()
+            before = len(apiserver.write_log())
+            op.start()
+            wait_for(lambda: synced(op), what="the restarted operator's cache synced")
+            written = settle(apiserver, quiet=1.0)[before:]
+            assert written == [], f"restart {restart + 1} wrote {written}"
+            replicas = {n: apiserver.get(f"{DEPLOYMENTS}/{n}-v1")["spec"]["replicas"] for n in names}
+            assert replicas == dict.fromkeys(names, 6), f"restart {restart + 1} changed replicas: {replicas}"
+    finally:
+        op.close()
+
+
+def test_a_service_taken_over_by_hand_is_taken_back(apiserver, operator_process):
+    create(apiserver, quickstart())
+    converged(apiserver)
+    hijack = {"metadata": {"labels": {"app.kubernetes.io/managed-by": "someone-else"}},
+              "spec": {"selector": {"app": "elsewhere"}}}
+    code, body = apiserver.request("PATCH", f"{SERVICES}/quickstart", hijack, MERGE)
+    assert code == 200, body
+    started = time.monotonic()
+
+    def restored():
+        svc = apiserver.get(f"{SERVICES}/quickstart")
+        return svc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modeldeploy" and \
+            "app" not in svc["spec"]["selector"]
+    wait_for(restored, timeout=10, what="the Service taken back")
+    print(f"hijacked Service repaired in {time.monotonic() - started:.2f}s")
+
+
+def test_a_child_deleted_while_the_api_was_unreachable_comes_back(apiserver):
+    # A long resync: only the watch's own reconnect can tell the operator to look again.
+    op = OperatorProcess(apiserver, resync_seconds=300).start()
+    try:
+        create(apiserver, quickstart())
+        converged(apiserver)
+        apiserver.outage(3.0)
+        code, _ = apiserver.unseen("DELETE", f"{SERVICES}/quickstart")
+        assert code == 200 and apiserver.get(f"{SERVICES}/quickstart") is None
+        ended = time.monotonic() + 3.0
+        try:
+            wait_for(lambda: apiserver.get(f"{SERVICES}/quickstart"), timeout=40, what="the Service back")
+        except AssertionError:
+            print(op.logs()[-6000:])
+            raise
+        print(f"Service back {time.monotonic() - ended:.2f}s after the API came back")
+        assert "relist of services found what the watch missed" in op.logs()
+    finally:
+        op.close()
+
+
+def test_a_missed_deletion_converges_on_the_periodic_relist(apiserver):
+    op = OperatorProcess(apiserver, resync_seconds=300, extra=("--relist-seconds", "3")).start()
+    try:
+        create(apiserver, quickstart())
+        converged(apiserver)
+        started = time.monotonic()
+        code, _ = apiserver.unseen("DELETE", f"{SERVICES}/quickstart-metrics")
+        assert code == 200
+        wait_for(lambda: apiserver.get(f"{SERVICES}/quickstart-metrics"), timeout=10, what="the metrics Service back")
+        print(f"missed deletion repaired in {time.monotonic() - started:.2f}s (relist every 3 s)")
+        before = len(apiserver.write_log())
+        time.sleep(7)  # two more relists: reads only
+        assert apiserver.write_log()[before:] == [], "a relist that finds nothing new writes nothing"
+    finally:
+        op.close()
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_retry_after_is_honoured(apiserver, operator_process, code):
+    apiserver.fail("PATCH", r"/deployments/quickstart-v1$", code, "slow down", retry_after=4)
+    create(apiserver, quickstart())
+    converged(apiserver)
+    attempts = [t for method, path, t in apiserver.write_log() if method == "PATCH" and
+                path.endswith("/deployments/quickstart-v1")]
+    assert len(attempts) >= 2
+    waited = attempts[1] - attempts[0]
+    print(f"retried {waited:.2f}s after a {code} with Retry-After: 4")
+    assert waited >= 3.9, f"retried after {waited:.2f}s though the server asked for 4s"
