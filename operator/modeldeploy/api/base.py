@@ -7,6 +7,7 @@ wire while the Python side keeps snake_case attributes.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,3 +61,12 @@ Duration = Annotated[
     str,
     Field(pattern=DURATION_PATTERN, description='A duration such as "500ms", "60s", "5m" or "1h30m".'),
 ]
+
+
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """A Duration ("500ms", "1m30s") in seconds."""
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))

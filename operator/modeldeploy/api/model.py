@@ -220,8 +220,22 @@ class ModelSpec(ApiModel):
              "message": "uri: path traversal ('..') is not allowed"},
             {"rule": "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",
              "message": "model.name is immutable; create a new ModelDeployment to serve a different model"},
+            {"rule": "!has(self.config) || !has(self.config.versionPolicy) || !has(self.config.versionPolicy.versions)"
+                     " || int(self.version) in self.config.versionPolicy.versions",
+             "message": "config.versionPolicy.versions must include the served version"},
         )
     }
+
+    @model_validator(mode="after")
+    def _serves_a_loaded_version(self) -> ModelSpec:
+        policy = self.config.version_policy if self.config else None
+        if policy is not None and policy.versions is not None and int(self.version) not in policy.versions:
+            raise FieldError(
+                "config.versionPolicy.versions",
+                f"{policy.versions} does not include the served version {self.version}: Triton would not load it; "
+                f"add {self.version}, or serve one of the listed versions",
+            )
+        return self
 
     @field_validator("uri")
     @classmethod

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import DNS1123_LABEL, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules
+from .base import DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules
 
 MAX_ROLLOUT_STEPS = 10
 AutoscalingMetric = Literal["queueTime", "pendingRequests", "inflight", "cpu"]
@@ -65,21 +65,87 @@ class Autoscaling(ApiModel):
         return self
 
 class RolloutStep(ApiModel):
-    weight: int = Field(ge=1, le=100, description="Percent of traffic to the new version.")
-    pause: Duration | None = Field(default=None, description="How long to hold this step before analysis.")
+    weight: int = Field(ge=1, le=100, description="Percent of traffic to the new revision.")
+    pause: Duration | None = Field(
+        default=None,
+        description="How long to hold this step (analysis runs meanwhile); unset: until `modeldeploy rollout promote`.",
+    )
+
 
 class Analysis(ApiModel):
-    max_error_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
-    max_p99_latency: Duration | None = None
-    smoke_test: bool = True
+    """How a new revision is judged, on Triton's own metrics, against absolute and relative thresholds."""
+
+    interval: Duration = Field(default="10s", description="How often the canary's and stable's metrics are compared.")
+    max_error_ratio: float = Field(default=0.01, ge=0.0, le=1.0, description="Failed / all requests, per interval.")
+    max_p99_latency: Duration | None = Field(default=None, description="Canary p99 request latency at most this.")
+    max_latency_increase: float | None = Field(
+        default=1.5, ge=1.0, le=100.0,
+        description="Canary mean latency at most this many times the stable's (unset: no relative check).",
+    )
+    min_requests: int = Field(default=20, ge=1, le=1_000_000,
+                              description="An interval with fewer canary requests is inconclusive.")
+    failure_limit: int = Field(default=2, ge=1, le=100, description="Failing intervals that abort the rollout.")
+    require_traffic: bool = Field(
+        default=False,
+        description="Hold each step while the analysis is inconclusive (until progressDeadline); by default an "
+                    "idle model still rolls out, guarded by the smoke inference.",
+    )
+    smoke_test: bool = Field(
+        default=True,
+        description="Send an inference shaped from the model config to every new pod before it takes traffic.",
+    )
+
+
+class GatewayParentRef(ApiModel):
+    name: str = Field(max_length=253, pattern=DNS1123_SUBDOMAIN, description="A Gateway this HTTPRoute attaches to.")
+    namespace: str | None = Field(default=None, max_length=63, pattern=DNS1123_LABEL)
+    section_name: str | None = Field(default=None, max_length=253, pattern=DNS1123_SUBDOMAIN)
+
+
+class GatewayApiRouting(ApiModel):
+    parent_refs: list[GatewayParentRef] = Field(min_length=1, max_length=8)
+    hostnames: list[Annotated[str, Field(max_length=253)]] = Field(default_factory=list, max_length=16)
+
+
+class TrafficRouting(ApiModel):
+    gateway_api: GatewayApiRouting | None = Field(
+        default=None, description="Exact weights through an HTTPRoute over one Service per revision.",
+    )
+
+
+class BlueGreen(ApiModel):
+    auto_promote: bool = Field(default=True, description="Switch traffic once the preview passes smoke and analysis.")
+    preview_duration: Duration = Field(default="0s", description="Least time the preview runs before a promotion.")
+    scale_down_delay: Duration = Field(
+        default="30s", description="How long the old revision stays at full size after the switch (instant switch-back).",
+    )
+
 
 class Rollout(ApiModel):
-    strategy: Literal["Canary", "BlueGreen", "Recreate"] = "Canary"
+    strategy: Literal["Canary", "BlueGreen", "Recreate"] = Field(
+        default="Canary",
+        description="Canary: shift traffic in steps within the surge budget. BlueGreen: a full preview copy, then "
+                    "one switch (needs maxSurge >= replicas). Recreate: old pods go before new ones start (no spare "
+                    "GPU; an outage).",
+    )
     steps: list[RolloutStep] = Field(default_factory=list, max_length=MAX_ROLLOUT_STEPS)
     analysis: Analysis = Field(default_factory=Analysis)
     max_surge: int = Field(
-        default=1, ge=0, le=100,
-        description="Extra replicas (and so GPUs) a rollout may add on top of the current ones.",
+        default=1, ge=0, le=1000,
+        description="Pods (and so GPUs) a rollout may run above spec.replicas, all revisions counted.",
+    )
+    max_unavailable: int = Field(
+        default=0, ge=0, le=1000,
+        description="Pods below spec.replicas that may be not serving during a rollout.",
+    )
+    progress_deadline: Duration = Field(
+        default="10m", description="A new revision not serving by then is rolled back.",
+    )
+    traffic_routing: TrafficRouting | None = None
+    blue_green: BlueGreen = Field(default_factory=BlueGreen)
+    paused: bool = Field(default=False, description="Hold the rollout where it is (`modeldeploy rollout pause`).")
+    revision_history_limit: int = Field(
+        default=3, ge=0, le=10, description="Old revisions kept at 0 replicas, for a fast undo.",
     )
 
     model_config = ApiModel.model_config | {
@@ -90,6 +156,11 @@ class Rollout(ApiModel):
              "message": "rollout step weights must be strictly increasing"},
             {"rule": "!has(self.steps) || size(self.steps) == 0 || !has(self.strategy) || self.strategy == 'Canary'",
              "message": "steps apply to the Canary strategy only"},
+            {"rule": "(has(self.maxSurge) ? self.maxSurge : 1) + (has(self.maxUnavailable) ? self.maxUnavailable : 0)"
+                     " > 0 || (has(self.strategy) && self.strategy == 'Recreate')",
+             "message": "maxSurge and maxUnavailable cannot both be 0: a rollout needs room for one new pod"},
+            {"rule": "!has(self.trafficRouting) || !has(self.strategy) || self.strategy == 'Canary'",
+             "message": "trafficRouting applies to the Canary strategy only"},
         )
     }
 
@@ -103,7 +174,14 @@ class Rollout(ApiModel):
                 )
         if self.steps and self.strategy != "Canary":
             raise FieldError("steps", f"apply to the Canary strategy only; remove them for {self.strategy}")
+        if self.max_surge == 0 and self.max_unavailable == 0 and self.strategy != "Recreate":
+            raise FieldError("maxUnavailable", "maxSurge and maxUnavailable cannot both be 0: a rollout needs "
+                                               "room for one new pod; allow maxSurge: 1 (one extra GPU pod) or "
+                                               "maxUnavailable: 1 (one pod fewer while it starts)")
+        if self.traffic_routing is not None and self.strategy != "Canary":
+            raise FieldError("trafficRouting", f"applies to the Canary strategy only, not {self.strategy}")
         return self
+
 
 class NetworkPolicySpec(ApiModel):
     enabled: bool = True

@@ -62,8 +62,30 @@ class ModelDeploymentSpec(ApiModel):
             {"rule": "!has(self.model.config) || !has(self.model.config.optimization) || "
                      "!has(self.model.config.optimization.tensorrt) || self.model.format == 'onnx'",
              "message": "model.config.optimization.tensorrt accelerates onnx models only"},
+            {"rule": "!has(self.rollout) || !has(self.rollout.strategy) || self.rollout.strategy != 'BlueGreen' || "
+                     "(has(self.rollout.maxSurge) ? self.rollout.maxSurge : 1) >= "
+                     "(has(self.autoscaling) ? self.autoscaling.maxReplicas : (has(self.replicas) ? self.replicas : 1))",
+             "message": "BlueGreen runs a full second copy: rollout.maxSurge must be >= replicas "
+                        "(autoscaling.maxReplicas when autoscaled)"},
         )
     }
+
+    @model_validator(mode="after")
+    def _blue_green_fits_the_budget(self) -> ModelDeploymentSpec:
+        rollout = self.rollout
+        copies = self.autoscaling.max_replicas if self.autoscaling else self.replicas
+        if rollout.strategy == "BlueGreen" and rollout.max_surge < copies:
+            resources = self.runtime.resources
+            per_pod = resources.gpus if resources.gpus else (1 if resources.mig_profile else 0)
+            cost = f" ({copies * per_pod} {'MIG slices' if resources.mig_profile else 'GPUs'})" if per_pod else ""
+            what = "autoscaling.maxReplicas" if self.autoscaling else "replicas"
+            raise FieldError(
+                "rollout.maxSurge",
+                f"BlueGreen needs {copies} extra pods{cost} for its full preview copy ({what}: {copies}); "
+                f"maxSurge is {rollout.max_surge}: raise maxSurge to {copies}, or use strategy Canary, which fits "
+                "in the surge",
+            )
+        return self
 
     @model_validator(mode="after")
     def _model_fits_runtime(self) -> ModelDeploymentSpec:

@@ -20,12 +20,60 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
 
 
+class AnalysisFigures(ApiModel):
+    """The last judged interval of a revision, from Triton's own metrics."""
+
+    model_config = ApiModel.model_config | ConfigDict(strict=False)
+
+    requests: int = Field(default=0, ge=0)
+    error_ratio: float | None = Field(default=None, ge=0.0)
+    mean_latency_ms: float | None = Field(default=None, ge=0.0)
+    p99_latency_ms: float | None = Field(default=None, ge=0.0)
+    stable_mean_latency_ms: float | None = Field(default=None, ge=0.0)
+    queue_ms: float | None = Field(default=None, ge=0.0)
+
+
 class RevisionStatus(ApiModel):
+    model_config = ApiModel.model_config | ConfigDict(strict=False)
+
+    name: str = Field(description='The revision\'s name, its Deployment\'s suffix ("v3", or "v3-2" for a second '
+                                  "revision of version 3).")
+    revision: int = Field(default=0, ge=0, description="Its number, for `modeldeploy rollout undo --to-revision`.")
     version: str
-    weight: int = Field(ge=0, le=100, description="Percent of traffic this revision receives.")
+    role: Literal["Stable", "Canary", "Preview", "Aborted", "Superseded", "Old"] = "Old"
+    weight: int = Field(ge=0, le=100, description="Percent of traffic this revision receives now.")
+    desired_weight: int | None = Field(default=None, ge=0, le=100, description="Percent the rollout step asks.")
     replicas: int = Field(default=0, ge=0)
     ready_replicas: int = Field(default=0, ge=0)
-    analysis: Literal["Pending", "Passing", "Failing"] | None = None
+    analysis: Literal["Pending", "Passing", "Failing", "Inconclusive"] | None = None
+    figures: AnalysisFigures | None = None
+
+
+class RolloutStatus(ApiModel):
+    """Where the rollout stands: the state the operator resumes from after a restart."""
+
+    model_config = ApiModel.model_config | ConfigDict(strict=False)
+
+    phase: Literal["Stable", "Progressing", "Paused", "Aborted", "Promoting"] = "Stable"
+    stable: str | None = Field(default=None, description="The revision serving before (and unless) the rollout.")
+    canary: str | None = Field(default=None, description="The revision rolling out (the preview for BlueGreen).")
+    step: int | None = Field(default=None, ge=0, description="Index of the step the rollout is at.")
+    step_started_at: str | None = None
+    step_reached_at: str | None = Field(default=None, description="When the step's pods were all serving.")
+    started_at: str | None = None
+    failed_intervals: int = Field(default=0, ge=0)
+    inconclusive_intervals: int = Field(default=0, ge=0)
+    passed_intervals: int = Field(default=0, ge=0)
+    last_interval: str | None = Field(default=None, description="End of the last judged analysis interval.")
+    aborted_hash: str | None = Field(default=None, description="Pod template of an aborted revision: not retried.")
+    aborted_reason: str | None = None
+    aborted_at: str | None = None
+    last_request: str | None = Field(default=None, description="The last promote/abort/retry request handled.")
+    switched_at: str | None = Field(default=None, description="BlueGreen: when traffic moved to the new revision.")
+    previous: str | None = Field(default=None, description="BlueGreen: the revision kept warm after the switch.")
+    outage_started_at: str | None = None
+    outage_seconds: float | None = Field(default=None, ge=0.0, description="Recreate: time with no pod serving.")
+    message: str = ""
 
 
 class ModelDeploymentStatus(ApiModel):
@@ -43,4 +91,5 @@ class ModelDeploymentStatus(ApiModel):
     ready_replicas: int | None = Field(default=None, ge=0)
     selector: str | None = Field(default=None, description="Label selector of the pods, for the scale subresource.")
     traffic: str | None = Field(default=None, description='Traffic split for kubectl get, e.g. "v3=90,v4=10".')
-    revisions: list[RevisionStatus] = Field(default_factory=list, max_length=8)
+    revisions: list[RevisionStatus] = Field(default_factory=list, max_length=16)
+    rollout: RolloutStatus | None = None
