@@ -129,11 +129,32 @@ def test_auto_complete_only_without_declared_config() -> None:
     assert "--disable-auto-complete-config" in _triton(declared)["args"]
 
 
-def test_rollout_never_drops_capacity_and_respects_gpu_budget() -> None:
+def test_a_revision_deployment_never_surges_beyond_what_the_rollout_asks() -> None:
+    """The rollout splits the GPU budget among revisions; a revision's own Deployment never adds a pod."""
     surge = build_deployment(_md(minimal()))["spec"]["strategy"]["rollingUpdate"]
-    assert surge == {"maxSurge": 1, "maxUnavailable": 0}
-    no_spare_gpu = build_deployment(_md(with_(("spec.rollout", {"maxSurge": 0}))))["spec"]["strategy"]
-    assert no_spare_gpu["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    assert surge == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def test_what_pods_serve_names_the_revision() -> None:
+    from modeldeploy.builders import template_hash
+
+    base = template_hash(_md(minimal()))
+    for edit in (("spec.model.version", "2"), ("spec.model.uri", "s3://models/demo/other.onnx"),
+                 ("spec.runtime.image", "nvcr.io/nvidia/tritonserver:24.11-py3"),
+                 ("spec.runtime.env", [{"name": "X", "value": "1"}]),
+                 ("spec.runtime.resources", {"cpu": "3"}), ("spec.model.config", {"maxBatchSize": 8})):
+        assert template_hash(_md(with_(edit))) != base, edit
+    for edit in (("spec.replicas", 5), ("spec.rollout", {"maxSurge": 2}),
+                 ("spec.networkPolicy", {"allowedNamespaces": ["web"]}),
+                 ("spec.autoscaling", {"maxReplicas": 4, "target": "50ms"})):
+        assert template_hash(_md(with_(edit))) == base, edit
+
+
+def test_every_pod_waits_for_the_smoke_inference_unless_turned_off() -> None:
+    pod = build_deployment(_md(minimal()))["spec"]["template"]["spec"]
+    assert pod["readinessGates"] == [{"conditionType": "serving.modeldeploy.io/smoke"}]
+    off = build_deployment(_md(with_(("spec.rollout", {"analysis": {"smokeTest": False}}))))
+    assert "readinessGates" not in off["spec"]["template"]["spec"]
 
 
 def test_whole_gpus_and_product_selection() -> None:
@@ -202,8 +223,10 @@ def test_network_policy_keeps_metrics_for_the_monitoring_namespace() -> None:
     assert [p["port"] for p in inference["ports"]] == [8000, 8001]
     assert {"podSelector": {}} in inference["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "web"}}} in inference["from"]
-    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}],
-                       "ports": [{"protocol": "TCP", "port": 8002}]}
+    operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"serving.modeldeploy.io/operator": "true"}}}
+    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}},
+                                operator], "ports": [{"protocol": "TCP", "port": 8002}]}
+    assert operator in inference["from"], "the operator smoke-tests new pods"
     disabled = build_all(_md(with_(("spec.networkPolicy", {"enabled": False}))))
     assert not any(o["kind"] == "NetworkPolicy" for o in disabled)
 

@@ -100,6 +100,25 @@ def set_deployment_ready(api, name: str, replicas: int | None = None) -> None:
     assert code == 200, body
 
 
+READY = {"phase": "Running", "conditions": [
+    {"type": "Ready", "status": "True"}, {"type": "serving.modeldeploy.io/smoke", "status": "True"}],
+    "containerStatuses": [{"name": "triton", "ready": True, "restartCount": 0, "state": {"running": {}}}]}
+
+
+def serve_pods(api, revision: str, count: int, md: str = "quickstart") -> None:
+    """What the Deployment controller and the kubelet would do: `count` ready pods of a revision."""
+    for i in range(count):
+        add_pod(api, f"{md}-{revision}-{i}", READY, md=md, revision=revision)
+    set_deployment_ready(api, f"{md}-{revision}", count)
+
+
+def remove_pods(api, revision: str, md: str = "quickstart") -> None:
+    for pod in api.items(PODS):
+        if pod["metadata"]["labels"].get("serving.modeldeploy.io/revision") == revision and \
+                pod["metadata"]["labels"].get("serving.modeldeploy.io/modeldeployment") == md:
+            api.request("DELETE", f"{PODS}/{pod['metadata']['name']}")
+
+
 def add_pod(api, name: str, status: dict, md: str = "quickstart", revision: str = "v1") -> None:
     pod = {
         "apiVersion": "v1", "kind": "Pod",
@@ -150,22 +169,26 @@ def test_create_costs_children_plus_two_writes_and_then_nothing(apiserver, opera
             w[1].endswith("/status")] == [], "no API write while nothing changed"
 
 
-def test_spec_edit_updates_children_in_place(apiserver, operator_process):
+def test_a_replica_edit_scales_in_place_and_a_pod_edit_is_a_new_revision(apiserver, operator_process):
     create(apiserver, quickstart())
     before = converged(apiserver)[("Deployment", "quickstart-v1")]
+    patch_md(apiserver, "quickstart", {"spec": {"replicas": 3}})
+    dep = wait_for(lambda: (d := apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")) and d["spec"]["replicas"] == 3 and d,
+                   what="scaled in place")
+    assert dep["metadata"]["uid"] == before["metadata"]["uid"]
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2") is None, "replicas are no new revision"
+
     spec = quickstart()["spec"]
     spec["runtime"]["resources"]["memory"] = "2Gi"
     spec["replicas"] = 3
     patch_md(apiserver, "quickstart", {"spec": spec})
-
-    def updated():
-        dep = apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")
-        return dep if dep["spec"]["replicas"] == 3 else None
-    dep = wait_for(updated, what="Deployment updated")
-    assert dep["metadata"]["uid"] == before["metadata"]["uid"], "updated in place, not recreated"
-    triton = dep["spec"]["template"]["spec"]["containers"][0]
+    new = wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2"), what="a second revision of version 1")
+    triton = new["spec"]["template"]["spec"]["containers"][0]
     assert triton["resources"]["limits"]["memory"] == "2Gi"
-    assert md_of(apiserver)["status"]["observedGeneration"] == 2
+    assert new["metadata"]["annotations"]["serving.modeldeploy.io/revision-number"] == "2"
+    old = apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")
+    assert old["spec"]["template"] == dep["spec"]["template"], "the old revision's pods are never changed in place"
+    wait_for(lambda: md_of(apiserver)["status"]["observedGeneration"] == 3, what="generation 3 observed")
 
 
 def test_five_rapid_edits_converge_on_the_last(apiserver, operator_process):
@@ -208,7 +231,7 @@ def test_deployment_readiness_makes_the_modeldeployment_ready(apiserver, operato
     create(apiserver, quickstart())
     converged(apiserver)
     assert condition(md_of(apiserver), "Ready")["status"] == "False"
-    set_deployment_ready(apiserver, "quickstart-v1")
+    serve_pods(apiserver, "v1", 1)
     md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Ready")["status"] == "True" and m,
                   what="Ready=True")
     ready = condition(md, "Ready")
@@ -362,22 +385,27 @@ def test_an_autoscaler_scales_the_modeldeployment_and_the_deployment_follows(api
     wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 8, what="maxReplicas")
 
 
-def test_a_new_version_keeps_the_old_revision_until_the_new_one_serves(apiserver, operator_process):
+def test_a_new_version_rolls_out_and_the_old_revision_stays_as_history(apiserver, operator_process):
     create(apiserver, quickstart())
     converged(apiserver)
-    set_deployment_ready(apiserver, "quickstart-v1")
+    serve_pods(apiserver, "v1", 1)
     spec = copy.deepcopy(quickstart()["spec"])
     spec["model"]["version"] = "2"
     patch_md(apiserver, "quickstart", {"spec": spec})
-    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v2"), what="v2 Deployment")
+    v2 = wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v2"), what="v2 Deployment")
+    assert v2["spec"]["replicas"] == 1, "the new revision comes up in the surge"
     settle(apiserver)
-    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is not None, "v1 still serves while v2 starts"
-    set_deployment_ready(apiserver, "quickstart-v2")
-    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is None, what="v1 pruned")
-    assert apiserver.get(f"{CONFIGMAPS}/quickstart-v1-config") is None
-    md = wait_for(lambda: (m := md_of(apiserver)) and condition(m, "Ready")["status"] == "True" and m,
-                  what="Ready on v2")
-    assert md["status"]["traffic"] == "v2=100"
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 1, "v1 serves while v2 starts"
+    assert condition(md_of(apiserver), "Ready")["status"] == "True", "Ready holds while the stable serves"
+    serve_pods(apiserver, "v2", 1)
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 0, what="v1 scaled to 0")
+    remove_pods(apiserver, "v1")
+    md = wait_for(lambda: (m := md_of(apiserver)) and m["status"].get("traffic") == "v2=100" and m,
+                  what="all traffic on v2")
+    assert md["status"]["rollout"]["stable"] == "v2" and md["status"]["rollout"]["phase"] == "Stable"
+    assert apiserver.get(f"{CONFIGMAPS}/quickstart-v1-config") is not None, "v1 kept for a fast undo"
+    reasons = [e["reason"] for e in apiserver.items(EVENTS)]
+    assert "RolloutStarted" in reasons and "RolloutCompleted" in reasons
 
 
 # -- observability ------------------------------------------------------------------------------------
@@ -439,17 +467,21 @@ def _permission(method: str, path: str, query: dict) -> tuple[str, str, str] | N
 def test_every_request_the_operator_makes_is_a_declared_permission(apiserver, operator_process):
     from modeldeploy.clients.permissions import PERMISSIONS
 
-    create(apiserver, quickstart())
+    md = quickstart()
+    md["spec"]["rollout"] = {"revisionHistoryLimit": 0}
+    create(apiserver, md)
     converged(apiserver)
-    set_deployment_ready(apiserver, "quickstart-v1")
+    serve_pods(apiserver, "v1", 1)
     add_pod(apiserver, "quickstart-v1-x", OOM)
     apiserver.request("DELETE", f"{SERVICES}/quickstart")
-    spec = copy.deepcopy(quickstart()["spec"])
+    spec = copy.deepcopy(md["spec"])
     spec["model"]["version"] = "2"
     patch_md(apiserver, "quickstart", {"spec": spec})
     wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v2"), what="v2")
-    set_deployment_ready(apiserver, "quickstart-v2")
-    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is None, what="v1 pruned")
+    serve_pods(apiserver, "v2", 1)
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["replicas"] == 0, what="v1 at 0")
+    remove_pods(apiserver, "v1")
+    wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1") is None, what="v1 pruned (no history kept)")
     declared = {(p.api_group, p.resource, v) for p in PERMISSIONS if p.only in (None, "cluster") for v in p.verbs}
     used = {perm for r in apiserver.operator_requests() if (perm := _permission(*r))}
     assert used - declared == set(), "the chart's RBAC (generated from PERMISSIONS) would refuse these"

@@ -51,17 +51,14 @@ def test_quantities_the_server_rewrites_are_equal_and_empty_values_it_drops_too(
 
 
 def test_status_keeps_lasttransitiontime_until_a_flip_and_reports_transitions():
-    first, transitions = compute_status(Facts(generation=1, current_version="1"), None, "T1")
+    first, transitions = compute_status(Facts(generation=1, stable_version="1"), None, "T1")
     assert [t.reason for t in transitions] == ["Creating"]
-    ready = {"metadata": {"generation": 1}, "spec": {"replicas": 2},
-             "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 1, "updatedReplicas": 2,
-                        "availableReplicas": 1}}
-    second, transitions = compute_status(Facts(generation=1, current_version="1", deployment=ready), first, "T2")
+    starting = Facts(generation=1, stable="v1", stable_version="1", created=True, total=2, floor=2, serving=1)
+    second, transitions = compute_status(starting, first, "T2")
     by_type = {c["type"]: c for c in second["conditions"]}
     assert by_type["Ready"]["reason"] == "RollingOut" and by_type["Ready"]["lastTransitionTime"] == "T1"
     assert [(t.type, t.reason) for t in transitions] == [("Ready", "RollingOut")]
-    ready["status"].update(readyReplicas=2, availableReplicas=2)
-    third, transitions = compute_status(Facts(generation=1, current_version="1", deployment=ready), second, "T3")
+    third, transitions = compute_status(Facts(**{**starting.__dict__, "serving": 2}), second, "T3")
     assert {c["type"]: c["status"] for c in third["conditions"]} == \
            {"Ready": "True", "Progressing": "False", "Degraded": "False"}
     assert {c["type"]: c["lastTransitionTime"] for c in third["conditions"]}["Ready"] == "T3"
@@ -69,12 +66,20 @@ def test_status_keeps_lasttransitiontime_until_a_flip_and_reports_transitions():
     assert status_patch({**third, "url": "http://old"}, third) == {"url": None}
 
 
-def test_a_deployment_seen_at_an_older_generation_is_not_ready():
-    stale = {"metadata": {"generation": 2}, "spec": {"replicas": 1},
-             "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
-                        "availableReplicas": 1}}
-    status, _ = compute_status(Facts(generation=2, current_version="1", deployment=stale), None, "T")
-    assert status["conditions"][0]["status"] == "False"
+def test_ready_holds_while_the_stable_serves_through_a_rollout_and_an_abort_degrades():
+    rolling = Facts(generation=2, stable="v1", stable_version="1", created=True, total=3, floor=3, serving=3,
+                    rollout={"phase": "Progressing", "message": "CanaryStep 1/3, weight 34%: holding 60s"},
+                    progress="CanaryStep 1/3, weight 34%")
+    status, _ = compute_status(rolling, None, "T")
+    by_type = {c["type"]: c for c in status["conditions"]}
+    assert by_type["Ready"]["status"] == "True"
+    assert (by_type["Progressing"]["status"], by_type["Progressing"]["reason"]) == ("True", "CanaryStep")
+    aborted = Facts(**{**rolling.__dict__, "rollout": {"phase": "Aborted"}, "aborted": "error ratio 1.0 > 0.01"})
+    status, transitions = compute_status(aborted, status, "T2")
+    by_type = {c["type"]: c for c in status["conditions"]}
+    assert by_type["Ready"]["status"] == "True", "the stable revision kept serving"
+    assert (by_type["Degraded"]["status"], by_type["Degraded"]["reason"]) == ("True", "RolloutAborted")
+    assert any(t.reason == "RolloutAborted" and t.warning for t in transitions)
 
 
 def test_the_worst_pod_failure_names_the_reason():

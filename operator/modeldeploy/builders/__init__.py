@@ -6,30 +6,53 @@ No I/O, no clients, no clock: the same input always gives the same output.
 from __future__ import annotations
 
 from ..api import ModelDeployment
+from . import naming
 from .config_map import build_config_map
-from .deployment import build_deployment, desired_replicas
+from .deployment import build_deployment, desired_replicas, revision_spec, template_hash
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
 from .policy import build_network_policy, build_pdb
-from .services import build_metrics_service, build_service
+from .services import (build_http_route, build_metrics_service, build_preview_service, build_revision_service,
+                       build_service)
 from .triton_args import ADMIN_HEADER, Endpoints, triton_server_args
 from .triton_config import build_model_config, default_model_filename, render_model_config
 
 
 def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> list[dict]:
-    """Every object of the current revision, in apply order (config before its users)."""
-    objects = [
-        build_config_map(md),
-        build_deployment(md, options),
-        build_service(md),
-        build_metrics_service(md),
-        build_pdb(md),
-        build_network_policy(md),
-    ]
+    """Every object of a first deployment (one revision at full size), in apply order (config before users).
+
+    What `render` prints; the operator builds the same pieces for each revision a rollout keeps."""
+    rev = naming.default_revision(md)
+    blue_green = md.spec.rollout.strategy == "BlueGreen"
+    return [*build_revision(md, options, rev=rev),
+            *build_shared(md, active=rev if blue_green else None, preview=rev if blue_green else None,
+                          weights={rev: 100})]
+
+
+def build_revision(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, rev: str,
+                   replicas: int | None = None, number: int = 1) -> list[dict]:
+    """One revision: its config, then its Deployment."""
+    return [build_config_map(md, rev), build_deployment(md, options, rev=rev, replicas=replicas, number=number)]
+
+
+def build_shared(md: ModelDeployment, *, active: str | None, preview: str | None,
+                 weights: dict[str, int]) -> list[dict]:
+    """What all revisions share: the Services (`active`: the one revision the main Service selects, None: all;
+    `preview`: BlueGreen's preview Service), PDB, NetworkPolicy, and an HTTPRoute over `weights`."""
+    rollout = md.spec.rollout
+    objects: list[dict | None] = [build_service(md, active), build_metrics_service(md)]
+    if rollout.strategy == "BlueGreen" and preview:
+        objects.append(build_preview_service(md, preview))
+    if rollout.traffic_routing is not None and rollout.traffic_routing.gateway_api is not None:
+        objects += [build_revision_service(md, rev) for rev in sorted(weights)]
+        objects.append(build_http_route(md, weights))
+    objects += [build_pdb(md), build_network_policy(md)]
     return [obj for obj in objects if obj is not None]
 
 
 __all__ = [
     "ADMIN_HEADER", "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
-    "build_metrics_service", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",
+    "build_http_route", "build_metrics_service", "build_preview_service", "build_revision", "build_revision_service",
+    "build_shared", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",
+    "revision_spec", "template_hash",
     "default_model_filename", "render_model_config",
 ]

@@ -7,11 +7,11 @@ from . import naming as n
 from .triton_config import render_model_config
 
 
-def build_config_map(md: ModelDeployment) -> dict:
-    version = md.spec.model.version
+def build_config_map(md: ModelDeployment, rev: str | None = None) -> dict:
+    rev = rev or n.default_revision(md)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": n.metadata(md, n.config_map_name(md, version), n.revision_labels(md, version)),
+        "metadata": n.metadata(md, n.config_map_name(md, rev), n.revision_labels(md, rev)),
         "data": {"config.pbtxt": render_model_config(md)},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from urllib.parse import urlsplit
 
 from ..api import ModelDeployment
@@ -17,11 +18,52 @@ from .triton_config import render_model_config
 ADMIN_KEY_ENV = "TRITON_ADMIN_KEY"
 
 
-def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> dict:
-    version = md.spec.model.version
+# Parts of the spec that do not change what pods serve: a change there is no new revision.
+NOT_SERVING_FIELDS = ("replicas", "autoscaling", "rollout", "networkPolicy")
+TEMPLATE_PLACEHOLDER = "revision"
+
+
+def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, rev: str | None = None,
+                     replicas: int | None = None, number: int = 1) -> dict:
+    """The Deployment of one revision: `rev` names it ("v3"), `replicas` is its share of the total."""
+    rev = rev or n.default_revision(md)
+    template = _pod_template(md, options, rev)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {**n.metadata(md, n.deployment_name(md, rev), n.revision_labels(md, rev)), "annotations": {
+            n.TEMPLATE_HASH_ANNOTATION: template_hash(md, options),
+            n.REVISION_NUMBER_ANNOTATION: str(number),
+            n.REVISION_SPEC_ANNOTATION: revision_spec(md),
+        }},
+        "spec": {
+            "replicas": desired_replicas(md) if replicas is None else replicas,
+            "revisionHistoryLimit": 0,
+            "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": n.revision_selector(md, rev)},
+            # A revision's template never changes (a change is a new revision), and the rollout sets its
+            # replicas within the GPU budget: the Deployment itself never surges.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            "template": template,
+        },
+    }
+
+
+def template_hash(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> str:
+    """Names what the pods serve: any change to it (model, config, image, resources, env...) is a revision."""
+    text = json.dumps(_pod_template(md, options, TEMPLATE_PLACEHOLDER), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def revision_spec(md: ModelDeployment) -> str:
+    """The spec a revision serves, as `modeldeploy rollout undo` writes it back."""
+    spec = {k: v for k, v in md.spec.to_wire().items() if k not in NOT_SERVING_FIELDS}
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def _pod_template(md: ModelDeployment, options: BuildOptions, rev: str) -> dict:
     config_text = render_model_config(md)
     spec = md.spec
-    rollout_max_surge = spec.rollout.max_surge
     pod_spec: dict = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -29,34 +71,18 @@ def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()
         "terminationGracePeriodSeconds": options.triton_exit_timeout_seconds + options.prestop_sleep_seconds + 20,
         "initContainers": _init_containers(md, options),
         "containers": [_triton_container(md, options)],
-        "volumes": _volumes(md, options),
+        "volumes": _volumes(md, options, rev),
     }
+    if spec.rollout.analysis.smoke_test:
+        # Ready only once the operator's smoke inference passed on this very pod: no traffic before.
+        pod_spec["readinessGates"] = [{"conditionType": n.SMOKE_CONDITION}]
     _add_scheduling(pod_spec, md)
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": n.metadata(md, n.deployment_name(md, version), n.revision_labels(md, version)),
-        "spec": {
-            "replicas": desired_replicas(md),
-            "revisionHistoryLimit": 3,
-            "progressDeadlineSeconds": 600,
-            "selector": {"matchLabels": n.revision_selector(md, version)},
-            # Never below the serving capacity; surge only within the GPU budget.
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": (
-                    {"maxSurge": rollout_max_surge, "maxUnavailable": 0}
-                    if rollout_max_surge > 0 else {"maxSurge": 0, "maxUnavailable": 1}
-                ),
-            },
-            "template": {
-                "metadata": {
-                    "labels": n.revision_labels(md, version),
-                    "annotations": {n.CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()},
-                },
-                "spec": pod_spec,
-            },
+        "metadata": {
+            "labels": n.revision_labels(md, rev),
+            "annotations": {n.CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()},
         },
+        "spec": pod_spec,
     }
 
 
@@ -210,11 +236,11 @@ def _add_scheduling(pod_spec: dict, md: ModelDeployment) -> None:
         pod_spec["imagePullSecrets"] = [{"name": s} for s in runtime.image_pull_secrets]
 
 
-def _volumes(md: ModelDeployment, options: BuildOptions) -> list[dict]:
+def _volumes(md: ModelDeployment, options: BuildOptions, rev: str) -> list[dict]:
     model = md.spec.model
     volumes: list[dict] = [
         {"name": "model-repository", "emptyDir": {}},
-        {"name": "model-config", "configMap": {"name": n.config_map_name(md, model.version)}},
+        {"name": "model-config", "configMap": {"name": n.config_map_name(md, rev)}},
         {"name": "tmp", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": options.dshm_size}},
     ]

@@ -9,6 +9,16 @@ MODELDEPLOYMENT_LABEL = f"{GROUP}/modeldeployment"
 REVISION_LABEL = f"{GROUP}/revision"
 METRICS_LABEL = f"{GROUP}/metrics"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-sha256"
+# On each revision's Deployment: what its pods serve (the hash names the revision), its number, its spec.
+TEMPLATE_HASH_ANNOTATION = f"{GROUP}/template-hash"
+REVISION_NUMBER_ANNOTATION = f"{GROUP}/revision-number"
+REVISION_SPEC_ANNOTATION = f"{GROUP}/revision-spec"
+# On the ModelDeployment: a rollout request (promote, abort, retry) written by `modeldeploy rollout`.
+REQUEST_ANNOTATION = f"{GROUP}/rollout-request"
+# The readiness gate a pod passes once the operator's smoke inference succeeded on it.
+SMOKE_CONDITION = f"{GROUP}/smoke"
+# Pods of the operator itself (the chart sets it): the NetworkPolicy lets them smoke-test and scrape.
+OPERATOR_LABEL = f"{GROUP}/operator"
 
 # Where things live inside the Triton pod.
 MODEL_REPOSITORY = "/mnt/models"
@@ -20,15 +30,28 @@ HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002
 
 
 def revision(version: str) -> str:
+    """The name a version's first revision gets ("v3"); later revisions of it are "v3-2", "v3-3"..."""
     return f"v{version}"
 
 
-def deployment_name(md: ModelDeployment, version: str) -> str:
-    return f"{md.name}-{revision(version)}"
+def default_revision(md: ModelDeployment) -> str:
+    return revision(md.spec.model.version)
 
 
-def config_map_name(md: ModelDeployment, version: str) -> str:
-    return f"{deployment_name(md, version)}-config"
+def deployment_name(md: ModelDeployment, rev: str) -> str:
+    return f"{md.name}-{rev}"
+
+
+def config_map_name(md: ModelDeployment, rev: str) -> str:
+    return f"{deployment_name(md, rev)}-config"
+
+
+def preview_service_name(md: ModelDeployment) -> str:
+    return f"{md.name}-preview"
+
+
+def revision_service_name(md: ModelDeployment, rev: str) -> str:
+    return f"{md.name}-{rev}"
 
 
 def service_name(md: ModelDeployment) -> str:
@@ -53,12 +76,12 @@ def common_labels(md: ModelDeployment) -> dict[str, str]:
     }
 
 
-def revision_selector(md: ModelDeployment, version: str) -> dict[str, str]:
-    return {**selector_labels(md), REVISION_LABEL: revision(version)}
+def revision_selector(md: ModelDeployment, rev: str) -> dict[str, str]:
+    return {**selector_labels(md), REVISION_LABEL: rev}
 
 
-def revision_labels(md: ModelDeployment, version: str) -> dict[str, str]:
-    return {**common_labels(md), REVISION_LABEL: revision(version), "app.kubernetes.io/version": version}
+def revision_labels(md: ModelDeployment, rev: str) -> dict[str, str]:
+    return {**common_labels(md), REVISION_LABEL: rev, "app.kubernetes.io/version": md.spec.model.version}
 
 
 def metadata(md: ModelDeployment, name: str, labels: dict[str, str]) -> dict:

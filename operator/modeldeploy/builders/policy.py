@@ -25,7 +25,12 @@ def build_network_policy(md: ModelDeployment) -> dict | None:
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
         for ns in policy.allowed_namespaces
     ]
-    scrapers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": policy.metrics_namespace}}}]
+    # The operator smoke-tests new pods (inference ports) and reads their metrics (rollout analysis and
+    # autoscaling), from whichever namespace it runs in.
+    operator = {"namespaceSelector": {}, "podSelector": {"matchLabels": {n.OPERATOR_LABEL: "true"}}}
+    callers.append(operator)
+    scrapers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": policy.metrics_namespace}}},
+                operator]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -50,7 +50,8 @@ class Controller:
         self.reconciler = Reconciler(client, self.cache, metrics=metrics,
                                      options=BuildOptions(runtime_image=options.runtime_image),
                                      instance=socket.gethostname())
-        self.retry_at: dict[tuple[str, str], float] = {}
+        self.retry_at: dict[tuple[str, str], float] = {}  # backing off after a failure: events wait
+        self.wake_at: dict[tuple[str, str], float] = {}  # a rollout's next moment: events still count
         # Set once every watched kind has done its first listing (the informer "has synced" rule):
         # before that, a missing child may only be one not listed yet, and nothing is reconciled.
         self.synced = asyncio.Event()
@@ -63,10 +64,16 @@ class Controller:
         if self.retry_at.get(key, 0.0) > time.monotonic():
             return  # backing off (the server may have said how long): the due retry does the work
         outcome = self.reconciler.reconcile(key)
-        if outcome is not None and outcome.retry_after is not None:
+        if outcome is None:
+            return
+        if outcome.retry_after is not None:
             self.retry_at[key] = time.monotonic() + outcome.retry_after
-        elif outcome is not None:
+        else:
             self.retry_at.pop(key, None)
+        if outcome.requeue_after is not None:
+            self.wake_at[key] = time.monotonic() + outcome.requeue_after
+        else:
+            self.wake_at.pop(key, None)
 
     # The handlers are async and only touch the cache (no I/O): most events are the watch echoes
     # of the operator's own writes and end here at once, instead of queueing (whole objects held)
@@ -92,7 +99,9 @@ class Controller:
         self._heard(event, MODELDEPLOYMENT.kind)
         obj = event["object"]
         if event.get("type") == "DELETED":
-            self.retry_at.pop(self.cache.drop_md(obj), None)
+            key = self.cache.drop_md(obj)
+            self.retry_at.pop(key, None)
+            self.wake_at.pop(key, None)
             return
         key, news = self.cache.put_md(obj)
         if news:
@@ -129,6 +138,7 @@ class Controller:
             if kinds:
                 keys.update(await asyncio.to_thread(self.relist, kinds))
             keys.update(k for k, at in list(self.retry_at.items()) if at <= now)
+            keys.update(k for k, at in list(self.wake_at.items()) if at <= now)
             for key in sorted(keys):
                 await asyncio.to_thread(self.reconcile, key)
 

@@ -7,21 +7,12 @@ What each condition and reason means is documented in docs/operator.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .pods import Finding, diagnose, not_ready_models
 
 TRUE, FALSE = "True", "False"
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded")
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One observed revision Deployment."""
-
-    version: str
-    replicas: int
-    ready_replicas: int
 
 
 @dataclass(frozen=True)
@@ -34,11 +25,19 @@ class Facts:
     url: str | None = None
     grpc_address: str | None = None
     selector: str | None = None
-    current_version: str | None = None
-    # The current revision's Deployment as observed, only once it carries the current spec.
-    deployment: dict | None = None
-    pods: tuple[dict, ...] = ()
-    revisions: tuple[Revision, ...] = field(default_factory=tuple)
+    total: int = 1  # spec.replicas within the autoscaling bounds
+    floor: int = 1  # total - maxUnavailable: the fewest pods that must serve
+    stable: str | None = None  # the revision serving
+    stable_version: str | None = None
+    created: bool = False  # the stable revision's Deployment exists
+    serving: int = 0  # ready pods taking traffic
+    pods: tuple[dict, ...] = ()  # the serving revision's pods, for why they do not serve
+    replicas: int = 0  # pods of every revision
+    revisions: tuple[dict, ...] = ()  # status.revisions entries
+    rollout: dict | None = None  # status.rollout
+    progress: str = ""  # "CanaryStep 2/3, weight 30%" while a rollout runs
+    aborted: str | None = None  # why the last rollout was rolled back
+    events: tuple[tuple[str, str, bool], ...] = ()  # rollout events: reason, message, warning
 
 
 @dataclass(frozen=True)
@@ -68,37 +67,47 @@ def verdicts(facts: Facts) -> list[Verdict]:
     if facts.apply_error:
         failed = (FALSE, "ApplyRejected", facts.apply_error)
         return three(failed, failed, (TRUE, "ApplyRejected", facts.apply_error))
-    deployment = facts.deployment
-    if deployment is None:
-        waiting = f"creating the Deployment of version {facts.current_version}"
+    if not facts.created:
+        waiting = f"creating the Deployment of version {facts.stable_version}"
         return three((FALSE, "Creating", waiting), (TRUE, "Creating", waiting), (FALSE, "AsExpected", ""))
 
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    desired = int(spec.get("replicas", 1))
-    ready = int(status.get("readyReplicas") or 0)
     finding: Finding | None = diagnose(facts.pods)
-    degraded = (TRUE, finding.reason, finding.message) if finding else (FALSE, "AsExpected", "")
-    counts = f"{ready}/{desired} replicas ready"
-
-    if desired == 0:
-        idle = (FALSE, "ScaledToZero", "spec.replicas is 0")
-        return three(idle, (FALSE, "ScaledToZero", "spec.replicas is 0"), (FALSE, "AsExpected", ""))
-    if rolled_out(deployment):
-        return three((TRUE, "Available", f"{counts}; serving at {facts.url}"),
-                     (FALSE, "RolloutComplete", f"version {facts.current_version} rolled out"), degraded)
-    deadline = next((c for c in status.get("conditions") or []
-                     if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"), None)
-    if finding:
-        ready_v = (FALSE, finding.reason, f"{counts}; {finding.message}")
-    elif deadline:
-        ready_v = (FALSE, "ProgressDeadlineExceeded", f"{counts}; {deadline.get('message', '')}".strip())
-    elif not_ready_models(facts.pods):
-        ready_v = (FALSE, "ModelNotReady", f"{counts}; Triton is running but the model is not ready yet")
+    if facts.aborted:
+        degraded = (TRUE, "RolloutAborted", facts.aborted)
+    elif finding:
+        degraded = (TRUE, finding.reason, finding.message)
     else:
-        ready_v = (FALSE, "RollingOut", f"{counts}; waiting for pods of version {facts.current_version}")
-    progressing = (FALSE, "ProgressDeadlineExceeded", ready_v[2]) if deadline else \
-        (TRUE, "RollingOut", f"rolling out version {facts.current_version}: {counts}")
-    return three(ready_v, progressing, degraded)
+        degraded = (FALSE, "AsExpected", "")
+    counts = f"{facts.serving}/{facts.total} replicas ready"
+    rolling = (facts.rollout or {}).get("phase") in ("Progressing", "Paused")
+
+    if facts.total == 0:
+        idle = (FALSE, "ScaledToZero", "spec.replicas is 0")
+        return three(idle, idle, (FALSE, "AsExpected", ""))
+    if facts.serving >= max(1, facts.floor):
+        ready = (TRUE, "Available", f"{counts}; serving at {facts.url}")
+    elif finding:
+        ready = (FALSE, finding.reason, f"{counts}; {finding.message}")
+    elif not_ready_models(facts.pods):
+        ready = (FALSE, "ModelNotReady", f"{counts}; Triton is running but the model is not ready yet")
+    else:
+        ready = (FALSE, "RollingOut", f"{counts}; waiting for pods of version {facts.stable_version}")
+
+    if rolling:
+        phase = (facts.rollout or {}).get("phase")
+        message = (facts.rollout or {}).get("message") or facts.progress
+        progressing = (TRUE, "RolloutPaused" if phase == "Paused" else _progress_reason(facts.progress), message)
+    elif facts.aborted:
+        progressing = (FALSE, "RolloutAborted", facts.aborted)
+    elif facts.serving < facts.total:
+        progressing = (TRUE, "Scaling", f"{counts}; waiting for pods of version {facts.stable_version}")
+    else:
+        progressing = (FALSE, "RolloutComplete", f"version {facts.stable_version} rolled out")
+    return three(ready, progressing, degraded)
+
+
+def _progress_reason(progress: str) -> str:
+    return progress.split(" ", 1)[0] if progress and progress[0].isupper() else "RollingOut"
 
 
 def compute_status(facts: Facts, previous: dict | None, now: str) -> tuple[dict, list[Transition]]:
@@ -120,24 +129,24 @@ def compute_status(facts: Facts, previous: dict | None, now: str) -> tuple[dict,
             warning = (v.type == "Degraded" and v.status == TRUE) or \
                       (v.type == "Ready" and v.status == FALSE and v.reason not in _PROGRESS_REASONS)
             transitions.append(Transition(v.type, v.status, v.reason, v.message, warning))
-    total_ready = sum(r.ready_replicas for r in facts.revisions)
-    revisions = [
-        {"version": r.version, "replicas": r.replicas, "readyReplicas": r.ready_replicas,
-         "weight": round(100 * r.ready_replicas / total_ready) if total_ready else
-         (100 if r.version == facts.current_version else 0)}
-        for r in facts.revisions
-    ]
+    revisions = list(facts.revisions)
     status: dict = {
         "observedGeneration": facts.generation,
         "conditions": conditions,
         "url": facts.url,
         "grpcAddress": facts.grpc_address,
         "selector": facts.selector,
-        "replicas": sum(r.replicas for r in facts.revisions),
-        "readyReplicas": total_ready,
+        "replicas": facts.replicas,
+        "readyReplicas": facts.serving,
         "revisions": revisions,
-        "traffic": ",".join(f"v{r['version']}={r['weight']}" for r in revisions) or None,
+        "traffic": ",".join(f"{r['name']}={r['weight']}" for r in revisions if r.get("weight") or
+                            r.get("role") in ("Stable", "Canary", "Preview")) or None,
+        "rollout": facts.rollout,
     }
+    if facts.spec_error or facts.apply_error:
+        # Nothing was observed this time: keep what was reported (the old revision may still serve).
+        for key in ("replicas", "readyReplicas", "revisions", "traffic", "rollout", "url", "grpcAddress", "selector"):
+            status[key] = (previous or {}).get(key)
     return status, transitions
 
 
@@ -154,15 +163,4 @@ def status_patch(current: dict | None, desired: dict) -> dict | None:
 
 
 OWNED_FIELDS = {"observedGeneration", "conditions", "url", "grpcAddress", "selector", "replicas", "readyReplicas",
-                "revisions", "traffic"}
-
-
-def rolled_out(deployment: dict | None) -> bool:
-    """Every desired replica runs the Deployment's current spec and is ready."""
-    if deployment is None:
-        return False
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    desired = int(spec.get("replicas", 1))
-    seen = int(status.get("observedGeneration") or 0) >= int(deployment["metadata"].get("generation") or 0)
-    return seen and all(int(status.get(f) or 0) >= desired
-                        for f in ("updatedReplicas", "availableReplicas", "readyReplicas"))
+                "revisions", "traffic", "rollout"}

@@ -1,4 +1,4 @@
-"""Kubernetes Events for condition transitions (never for steady state)."""
+"""Kubernetes Events for condition transitions and rollout steps (never for steady state)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ from .redact import redact
 COMPONENT = "modeldeploy"
 
 
-def build_event(md_body: dict, transition: Transition, now: str, instance: str) -> dict:
-    meta = md_body["metadata"]
+def transition_event(md_body: dict, transition: Transition, now: str, instance: str) -> dict:
     reason = transition.reason if transition.type == "Ready" or transition.status == "True" else "Recovered"
     message = transition.message or f"{transition.type} is {transition.status}"
+    return build_event(md_body, reason, f"{transition.type}={transition.status}: {message}",
+                       warning=transition.warning, now=now, instance=instance)
+
+
+def build_event(md_body: dict, reason: str, message: str, *, warning: bool, now: str, instance: str) -> dict:
+    meta = md_body["metadata"]
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -21,8 +26,8 @@ def build_event(md_body: dict, transition: Transition, now: str, instance: str) 
                            "namespace": meta.get("namespace", "default"), "uid": meta.get("uid"),
                            "resourceVersion": meta.get("resourceVersion")},
         "reason": reason,
-        "message": redact(f"{transition.type}={transition.status}: {message}"),
-        "type": "Warning" if transition.warning else "Normal",
+        "message": redact(message),
+        "type": "Warning" if warning else "Normal",
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
         "reportingInstance": instance,

@@ -12,20 +12,25 @@ import datetime
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, parse_model_deployment
-from ..builders import BuildOptions, build_all
+from .. import rollout
+from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, RolloutStatus, parse_model_deployment
+from ..builders import BuildOptions, build_revision, build_shared, desired_replicas, template_hash
 from ..builders import naming as n
 from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound
 from ..clients.permissions import KINDS
+from ..rollout import IntervalVerdict, Target
 from .compact import pack, unpack
-from .conditions import Facts, Revision, compute_status, rolled_out, status_patch
+from .conditions import Facts, compute_status, status_patch
 from .diff import applied_hash, in_sync, stamp
-from .events import build_event
+from .events import build_event, transition_event
 from .metrics import OperatorMetrics
 from .observed import Key, Observed, ObservedCache, full_object
 from .redact import redact
+from .revisions import kept_deployment, observe as observe_revisions, pods_of, target_of
 
 log = logging.getLogger("modeldeploy.reconcile")
 
@@ -56,20 +61,35 @@ class Desired:
         return unpack(self.blob)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the status and the apply need of a validated spec, without keeping the whole model."""
+class Analyst(Protocol):
+    """Judges rolling-out revisions on their metrics (modeldeploy.rollout.analyst)."""
 
-    version: str
+    def verdicts(self, key: Key, revision: str) -> Sequence[IntervalVerdict]: ...
+
+    def figures(self, key: Key, revision: str) -> dict | None: ...
+
+    def follow(self, key: Key, md: ModelDeployment, canary: str | None, stable: str | None,
+               pods: Sequence[dict]) -> None: ...
+
+
+class SmokeGate(Protocol):
+    """Sends each new pod a smoke inference before it may take traffic (modeldeploy.rollout.gate)."""
+
+    def check(self, key: Key, md: ModelDeployment, pods: Sequence[dict]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Where the model answers: the same for every revision of a spec."""
+
     url: str
     grpc_address: str
     selector: str
 
     @classmethod
-    def of(cls, md: ModelDeployment) -> Plan:
+    def of(cls, md: ModelDeployment) -> Addresses:
         host = f"{n.service_name(md)}.{md.namespace}.svc"
         return cls(
-            version=md.spec.model.version,
             url=f"http://{host}:{n.HTTP_PORT}/v2/models/{md.model_name}",
             grpc_address=f"{host}:{n.GRPC_PORT}",
             selector=",".join(f"{k}={v}" for k, v in n.selector_labels(md).items()),
@@ -77,32 +97,49 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Parsed:
+    """A validated spec and what follows from it alone, kept per generation."""
+
+    md: ModelDeployment
+    addresses: Addresses
+    template_hash: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     result: str  # applied | unchanged | invalid | rejected | gone | retry | error
     writes: int = 0
-    retry_after: float | None = None
+    retry_after: float | None = None  # a failure's backoff: nothing for this ModelDeployment before then
+    requeue_after: float | None = None  # a rollout's next moment (a pause ends, a deadline falls): look again
 
 
-def utcnow() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utcnow(at: float | None = None) -> str:
+    moment = datetime.datetime.now(datetime.UTC) if at is None else datetime.datetime.fromtimestamp(at, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reconciler:
     def __init__(self, client: KubeClient, cache: ObservedCache, *, metrics: OperatorMetrics,
-                 options: BuildOptions = BuildOptions(), instance: str = "modeldeploy", clock=utcnow):
+                 options: BuildOptions = BuildOptions(), instance: str = "modeldeploy",
+                 clock: Callable[[], float] = time.time, analyst: Analyst | None = None,
+                 gate: SmokeGate | None = None):
         self._client = client
         self._cache = cache
         self._metrics = metrics
         self._options = options
         self._instance = instance
         self._clock = clock
+        self._analyst = analyst
+        self._gate = gate
         self._guard = threading.Lock()
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()
         self._failures: dict[Key, int] = {}
-        # (uid, generation) → (plan, desired children): the spec cannot change without a new generation,
-        # so resyncs and event echoes skip validation and building.
-        self._built: dict[Key, tuple[tuple, Plan, list[Desired]]] = {}
+        # (uid, generation) → the validated spec: it cannot change without a new generation, so resyncs
+        # and event echoes skip validation.
+        self._parsed: dict[Key, tuple[tuple, Parsed]] = {}
+        # The desired children of the last layout (rollout replicas, routing): rebuilt only when it changes.
+        self._built: dict[Key, tuple[tuple, list[Desired]]] = {}
         # Children found in sync, by resourceVersion: unchanged since, they need no field-by-field check.
         self._verified: dict[Key, dict[tuple[str, str], tuple[str, str]]] = {}
 
@@ -155,55 +192,112 @@ class Reconciler:
     def _once(self, key: Key) -> Outcome:
         body = self._cache.md(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            self._built.pop(key, None)
-            self._verified.pop(key, None)
+            for table in (self._parsed, self._built, self._verified):
+                table.pop(key, None)
             return Outcome("gone")
         generation = int(body["metadata"].get("generation") or 0)
-        version = (body["metadata"].get("uid"), generation)
-        built = self._built.get(key)
-        if built is not None and built[0] == version and version[1]:
-            _, plan, desired = built
-        else:
-            try:
-                md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")
-                                             if k in body})
-            except InvalidSpec as err:
-                # Nothing is applied or pruned: what already serves keeps serving.
-                self._built.pop(key, None)
-                writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
-                return Outcome("invalid", writes)
-            desired = [Desired.of(obj) for obj in self._desired(md, body)]
-            plan = Plan.of(md)
-            self._built[key] = (version, plan, desired)
+        try:
+            parsed = self._parse(key, body, generation)
+        except InvalidSpec as err:
+            # Nothing is applied or pruned: what already serves keeps serving.
+            self._built.pop(key, None)
+            writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
+            return Outcome("invalid", writes)
+        md = parsed.md
         observed = self._cache.snapshot(key)
+        plan, target = self._plan(key, body, parsed, observed)
+        kept = self._kept(md, plan, observed)
+        desired = self._desired(key, body, parsed, plan, target, observed, kept)
         writes, apply_error = self._apply(key, desired, observed)
         if writes:
             observed = self._cache.snapshot(key)  # with what the writes returned
-        if apply_error is None:
-            facts = self._facts(key, plan, generation, desired, observed)
-            pruned = self._prune(key, body, desired, observed, prune_revisions=rolled_out(facts.deployment))
-            if pruned:
-                writes += pruned
-                facts = self._facts(key, plan, generation, desired, self._cache.snapshot(key))
-        else:
-            facts = Facts(generation, apply_error=apply_error)
-        writes += self._finish(body, facts)
-        result = "rejected" if apply_error else ("applied" if writes else "unchanged")
-        return Outcome(result, writes)
+        if apply_error is not None:
+            writes += self._finish(body, Facts(generation, apply_error=apply_error))
+            return Outcome("rejected", writes)
+        pruned = self._prune(key, body, desired, observed, kept)
+        if pruned:
+            writes += pruned
+            observed = self._cache.snapshot(key)
+        writes += self._finish(body, self._facts(key, parsed, generation, plan, observed))
+        self._watch(key, md, plan, observed)
+        return Outcome("applied" if writes else "unchanged", writes, requeue_after=plan.requeue_after)
+
+    def _parse(self, key: Key, body: dict, generation: int) -> Parsed:
+        version = (body["metadata"].get("uid"), generation)
+        held = self._parsed.get(key)
+        if held is not None and held[0] == version and generation:
+            return held[1]
+        md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body})
+        parsed = Parsed(md, Addresses.of(md), template_hash(md, self._options))
+        self._parsed[key] = (version, parsed)
+        return parsed
+
+    # -- the rollout ----------------------------------------------------------------------------------
+
+    def _plan(self, key: Key, body: dict, parsed: Parsed, observed: Observed) -> tuple[rollout.Plan, Target]:
+        md = parsed.md
+        views, _ = observe_revisions(observed)
+        target = target_of(md, parsed.template_hash, views)
+        state = RolloutStatus.model_validate((body.get("status") or {}).get("rollout") or {})
+        verdicts = self._analyst.verdicts(key, target.name) if self._analyst else ()
+        request = (body["metadata"].get("annotations") or {}).get(n.REQUEST_ANNOTATION)
+        plan = rollout.step(rollout.Inputs(
+            rollout=md.spec.rollout, total=desired_replicas(md), target=target, revisions=tuple(views),
+            state=state, now=self._clock(), verdicts=tuple(verdicts), request=request,
+        ))
+        return plan, target
+
+    def _desired(self, key: Key, body: dict, parsed: Parsed, plan: rollout.Plan, target: Target,
+                 observed: Observed, kept: set[str]) -> list[Desired]:
+        """The children of this layout: each revision at its share, the Services routed as the plan says."""
+        _, wholes = observe_revisions(observed)
+        others = tuple(sorted((rev, wholes[rev]["metadata"].get("resourceVersion"), count)
+                              for rev, count in plan.replicas.items()
+                              if rev != target.name and rev in wholes and rev in kept))
+        stable = plan.state.stable or target.name
+        weights = plan.route_weights or {stable: 100}
+        layout = (body["metadata"].get("uid"), parsed.template_hash, target, plan.replicas.get(target.name, 0),
+                  others, plan.service_revision, plan.preview_revision, tuple(sorted(weights.items())))
+        held = self._built.get(key)
+        if held is not None and held[0] == layout:
+            return held[1]
+        md = parsed.md
+        objects = build_revision(md, self._options, rev=target.name, replicas=plan.replicas.get(target.name, 0),
+                                 number=target.number)
+        objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
+        objects += build_shared(md, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
+        desired = [Desired.of(self._owned(obj, md, body)) for obj in objects]
+        self._built[key] = (layout, desired)
+        return desired
+
+    @staticmethod
+    def _owned(obj: dict, md: ModelDeployment, body: dict) -> dict:
+        uid = body["metadata"].get("uid")
+        if uid:
+            obj["metadata"]["ownerReferences"] = [{
+                "apiVersion": API_VERSION, "kind": KIND, "name": md.name, "uid": uid,
+                "controller": True, "blockOwnerDeletion": True,
+            }]
+        return stamp(obj)
+
+    @staticmethod
+    def _kept(md: ModelDeployment, plan: rollout.Plan, observed: Observed) -> set[str]:
+        """Revisions never pruned now: those the rollout uses, and the newest others up to the history limit."""
+        views, _ = observe_revisions(observed)
+        busy = set(plan.keep) | {rev for rev, count in plan.replicas.items() if count > 0} | \
+            {v.name for v in views if v.live or v.terminating}
+        history = sorted((v for v in views if v.name not in busy), key=lambda v: v.number, reverse=True)
+        return busy | {v.name for v in history[:md.spec.rollout.revision_history_limit]}
+
+    def _watch(self, key: Key, md: ModelDeployment, plan: rollout.Plan, observed: Observed) -> None:
+        """Hand new pods to the smoke gate and a rolling-out revision to the analysis."""
+        if self._gate is not None and md.spec.rollout.analysis.smoke_test:
+            self._gate.check(key, md, observed.pods)
+        if self._analyst is not None:
+            canary = plan.state.canary if plan.state.phase in ("Progressing", "Paused") else None
+            self._analyst.follow(key, md, canary, plan.state.stable, observed.pods)
 
     # -- children -----------------------------------------------------------------------------------
-
-    def _desired(self, md: ModelDeployment, body: dict) -> list[dict]:
-        uid = body["metadata"].get("uid")
-        objects = []
-        for obj in build_all(md, self._options):
-            if uid:
-                obj["metadata"]["ownerReferences"] = [{
-                    "apiVersion": API_VERSION, "kind": KIND, "name": md.name, "uid": uid,
-                    "controller": True, "blockOwnerDeletion": True,
-                }]
-            objects.append(stamp(obj))
-        return objects
 
     def _in_sync(self, key: Key, want: Desired, current: dict | None) -> bool:
         if current is None or applied_hash(current) != want.hash:
@@ -242,20 +336,19 @@ class Reconciler:
 
     def _record(self, key: Key, want: Desired, applied: dict) -> None:
         """Write-through of an apply's response: its watch echo is then no news, its content verified."""
-        self._cache.put(applied, whole=False)
+        # A Deployment is kept whole: a revision the rollout keeps is re-applied with its own template.
+        self._cache.put(applied, whole=applied.get("kind") == "Deployment")
         self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
 
-    def _prune(self, key: Key, body: dict, desired: list[Desired], observed: Observed, *,
-               prune_revisions: bool) -> int:
-        """Delete owned children the spec no longer produces; old revisions only once the new one serves."""
+    def _prune(self, key: Key, body: dict, desired: list[Desired], observed: Observed, kept: set[str]) -> int:
+        """Delete owned children the spec no longer produces; a revision's, once the rollout lets it go."""
         wanted = {want.slot for want in desired}
         uid = body["metadata"].get("uid")
         writes = 0
         for (kind, name), child in observed.children.items():
             if (kind, name) in wanted or not _owned_by(child, uid):
                 continue
-            is_revision = n.REVISION_LABEL in (child["metadata"].get("labels") or {})
-            if is_revision and not prune_revisions:
+            if (child["metadata"].get("labels") or {}).get(n.REVISION_LABEL) in kept:
                 continue
             try:
                 self._client.delete(KINDS[kind], key[0], name)
@@ -267,38 +360,45 @@ class Reconciler:
 
     # -- status -------------------------------------------------------------------------------------
 
-    def _facts(self, key: Key, plan: Plan, generation: int, desired: list[Desired],
-               observed: Observed) -> Facts:
-        version = plan.version
-        current = n.revision(version)
-        wanted = next(want for want in desired if want.kind == "Deployment")
-        deployment = observed.children.get(wanted.slot)
-        if deployment is not None and not self._in_sync(key, wanted, deployment):
-            deployment = None  # not yet the current spec
+    def _facts(self, key: Key, parsed: Parsed, generation: int, plan: rollout.Plan, observed: Observed) -> Facts:
+        md, addresses = parsed.md, parsed.addresses
+        views, _ = observe_revisions(observed)
+        by_name = {v.name: v for v in views}
+        stable = plan.state.stable
+        serving_revs = {plan.service_revision} if plan.service_revision else set(by_name)
+        figures = self._analyst.figures(key, plan.state.canary) if self._analyst and plan.state.canary else None
         revisions = []
-        for (kind, _), child in sorted(observed.children.items()):
-            if kind == "Deployment":
-                labels = child["metadata"].get("labels") or {}
-                status = child.get("status") or {}
-                revisions.append(Revision(
-                    version=labels.get("app.kubernetes.io/version", "?"),
-                    replicas=int(status.get("replicas") or 0), ready_replicas=int(status.get("readyReplicas") or 0),
-                ))
+        for view in sorted(views, key=lambda v: v.number):
+            role = plan.roles.get(view.name, "Old")
+            if role == "Old" and not view.live:
+                continue
+            entry = {"name": view.name, "revision": view.number, "version": view.version, "role": role,
+                     "weight": plan.weights.get(view.name, 0), "replicas": view.live,
+                     "readyReplicas": view.ready}
+            if view.name in plan.desired_weights:
+                entry["desiredWeight"] = plan.desired_weights[view.name]
+            if role in ("Canary", "Preview") and figures is not None:
+                entry.update(figures)
+            revisions.append(entry)
+        stable_view = by_name.get(stable or "")
         return Facts(
-            generation=generation,
-            url=plan.url,
-            grpc_address=plan.grpc_address,
-            selector=plan.selector,
-            current_version=version,
-            deployment=deployment,
-            pods=tuple(p for p in observed.pods
-                       if (p["metadata"].get("labels") or {}).get(n.REVISION_LABEL) == current),
+            generation=generation, url=addresses.url, grpc_address=addresses.grpc_address,
+            selector=addresses.selector,
+            total=desired_replicas(md), floor=desired_replicas(md) - md.spec.rollout.max_unavailable,
+            stable=stable, stable_version=stable_view.version if stable_view else md.spec.model.version,
+            created=stable_view is not None,
+            serving=sum(v.ready for v in views if v.name in serving_revs),
+            pods=pods_of(observed, {stable} if stable else set()),
+            replicas=sum(v.live for v in views),
             revisions=tuple(revisions),
+            rollout=plan.state.to_wire(),
+            progress=plan.progress, aborted=plan.aborted,
+            events=tuple((e.reason, e.message, e.warning) for e in plan.events),
         )
 
     def _finish(self, body: dict, facts: Facts) -> int:
         """The one place status is written: only when it changed, then one Event per transition."""
-        now = self._clock()
+        now = utcnow(self._clock())
         status, transitions = compute_status(facts, body.get("status"), now)
         patch = status_patch(body.get("status"), status)
         if patch is None:
@@ -306,9 +406,12 @@ class Reconciler:
         meta = body["metadata"]
         self._cache.put_md(self._client.patch_status(meta.get("namespace", "default"), meta["name"], patch))
         writes = 1
-        for transition in transitions:
+        events = [transition_event(body, t, now, self._instance) for t in transitions]
+        events += [build_event(body, reason, message, warning=warning, now=now, instance=self._instance)
+                   for reason, message, warning in facts.events]
+        for event in events:
             try:
-                self._client.create_event(build_event(body, transition, now, self._instance))
+                self._client.create_event(event)
                 writes += 1
             except ApiError as err:  # an Event is best effort; the status already says it
                 log.warning("event for %s/%s not recorded: %s", meta.get("namespace"), meta["name"],
