@@ -9,11 +9,11 @@ from .resource import (
     ModelDeployment, ModelDeploymentSpec, ObjectMeta,
 )
 from .runtime import Resources, RuntimeSpec
-from .status import Condition, ModelDeploymentStatus, RevisionStatus
+from .status import AutoscalingStatus, Condition, ModelDeploymentStatus, RevisionStatus
 
 __all__ = [
     "API_VERSION", "GROUP", "KIND", "PLURAL", "SHORT_NAMES", "SINGULAR", "VERSION",
-    "ApiModel", "Autoscaling", "InvalidSpec", "Problem", "parse_model_deployment", "problems_from", "Condition", "FieldError", "ModelDeployment", "ModelDeploymentSpec",
+    "ApiModel", "Autoscaling", "AutoscalingStatus", "InvalidSpec", "Problem", "parse_model_deployment", "problems_from", "Condition", "FieldError", "ModelDeployment", "ModelDeploymentSpec",
     "ModelDeploymentStatus", "ModelSpec", "NetworkPolicySpec", "ObjectMeta", "Resources",
     "RevisionStatus", "Rollout", "RuntimeSpec", "TensorSpec", "TritonModelConfig",
 ]

@@ -28,6 +28,23 @@ class RevisionStatus(ApiModel):
     analysis: Literal["Pending", "Passing", "Failing"] | None = None
 
 
+class AutoscalingStatus(ApiModel):
+    """What the autoscaler saw and decided last; written by the operator for kubectl and dashboards."""
+
+    model_config = ApiModel.model_config | ConfigDict(strict=False)
+
+    engine: Literal["builtin", "hpa", "keda"]
+    metric: str
+    current_value: str | None = Field(
+        default=None, description='The metric now, in its unit: "180ms" for queueTime, "3.5" per replica otherwise.')
+    target: str
+    desired_replicas: int | None = Field(default=None, ge=0)
+    last_scale_time: str | None = Field(default=None, description="RFC 3339 time of the last write to /scale.")
+    mode: Literal["Stable", "Panic"] | None = None
+    reason: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=128)
+    message: str = Field(default="", max_length=4096)
+
+
 class ModelDeploymentStatus(ApiModel):
     # Status is read back from the cluster, so it is parsed leniently.
     model_config = ApiModel.model_config | ConfigDict(strict=False)
@@ -44,3 +61,4 @@ class ModelDeploymentStatus(ApiModel):
     selector: str | None = Field(default=None, description="Label selector of the pods, for the scale subresource.")
     traffic: str | None = Field(default=None, description='Traffic split for kubectl get, e.g. "v3=90,v4=10".')
     revisions: list[RevisionStatus] = Field(default_factory=list, max_length=8)
+    autoscaling: AutoscalingStatus | None = None
