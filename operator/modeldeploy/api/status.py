@@ -40,6 +40,10 @@ class AutoscalingStatus(ApiModel):
     target: str
     desired_replicas: int | None = Field(default=None, ge=0)
     last_scale_time: str | None = Field(default=None, description="RFC 3339 time of the last write to /scale.")
+    capacity_per_replica: float | None = Field(
+        default=None, ge=0,
+        description="Requests/s one replica completed while its queue time was over target (builtin engine): "
+                    "scale-down never goes below what this serves at 80%.")
     mode: Literal["Stable", "Panic"] | None = None
     reason: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=128)
     message: str = Field(default="", max_length=4096)

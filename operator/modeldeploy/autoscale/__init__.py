@@ -6,5 +6,13 @@ the loop keeps (`autoscaling_status`).
 """
 
 from .decide import Decision, Pod, PodSample, Samples, Settings, State, Verdict, decide
+from .events import scale_event
+from .loop import AutoscaleLoop, EventRecorder, ScaleWriter
+from .metrics import AutoscalerMetrics
+from .scraper import Scraper
+from .status import autoscaling_status
+from .targets import Target, TargetPod, Targets, pod_view
 
-__all__ = ["Decision", "Pod", "PodSample", "Samples", "Settings", "State", "Verdict", "decide"]
+__all__ = ["AutoscaleLoop", "AutoscalerMetrics", "Decision", "EventRecorder", "Pod", "PodSample", "Samples",
+           "ScaleWriter", "Scraper", "Settings", "State", "Target", "TargetPod", "Targets", "Verdict",
+           "autoscaling_status", "decide", "pod_view", "scale_event"]

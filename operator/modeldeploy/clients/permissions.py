@@ -49,10 +49,15 @@ EVENT = Kind("v1", "Event", "events")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
+# KEDA's kind exists only where KEDA is installed: applied (and watched) only when its CRD is there.
+SCALEDOBJECT = Kind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects")
+KEDA_CRD = "scaledobjects.keda.sh"
 
 # Children the builders produce, in apply order.
-CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY)
-KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, POD, EVENT)}
+CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY, HPA)
+OPTIONAL_CHILD_KINDS = (SCALEDOBJECT,)
+KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD, EVENT)}
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(GROUP, f"{PLURAL}/status", ("get", "patch")),
     # Owner references with blockOwnerDeletion need update on the owner's finalizers.
     Permission(GROUP, f"{PLURAL}/finalizers", ("update",)),
-    *(Permission(k.group, k.plural, _CHILD_VERBS) for k in CHILD_KINDS),
+    # The builtin autoscaler sets spec.replicas the way HPA, KEDA and kubectl scale do.
+    Permission(GROUP, f"{PLURAL}/scale", ("get", "patch")),
+    *(Permission(k.group, k.plural, _CHILD_VERBS) for k in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS)),
     Permission("", "pods", READ),
     Permission("", "events", ("create",)),
     # kopf: it watches CRDs to notice the resources it serves, and namespaces to resolve --namespace.
