@@ -6,6 +6,7 @@ No I/O, no clients, no clock: the same input always gives the same output.
 from __future__ import annotations
 
 from ..api import ModelDeployment
+from .autoscaling import autoscaler_unavailable, build_autoscaler, build_hpa, build_scaled_object
 from .config_map import build_config_map
 from .deployment import build_deployment, desired_replicas
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
@@ -24,11 +25,13 @@ def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> li
         build_metrics_service(md),
         build_pdb(md),
         build_network_policy(md),
+        build_autoscaler(md, options),
     ]
     return [obj for obj in objects if obj is not None]
 
 
 __all__ = [
+    "autoscaler_unavailable", "build_autoscaler", "build_hpa", "build_scaled_object",
     "ADMIN_HEADER", "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
     "build_metrics_service", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",
     "default_model_filename", "render_model_config",
