@@ -142,3 +142,14 @@ def test_the_vendored_keda_schema_catches_what_keda_would_refuse() -> None:
         jsonschema.validate(broken, KEDA_SCHEMA)
     misspelt = {**scaled, "spec": {**scaled["spec"], "minReplicas": 2}}
     assert _unknown_fields(KEDA_SCHEMA, misspelt) == [".spec.minReplicas"]
+
+
+def test_the_operators_namespace_may_read_triton_metrics_through_the_network_policy() -> None:
+    md = _md("builtin")
+    policy = next(o for o in build_all(md, BuildOptions(operator_namespace="modeldeploy-system"))
+                  if o["kind"] == "NetworkPolicy")
+    metrics_rule = policy["spec"]["ingress"][1]
+    assert metrics_rule["ports"] == [{"protocol": "TCP", "port": 8002}]
+    assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in metrics_rule["from"]] == \
+        ["monitoring", "modeldeploy-system"]
+    kubernetes_validate.validate(policy, "1.33", strict=True)

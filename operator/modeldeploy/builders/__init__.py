@@ -24,7 +24,7 @@ def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> li
         build_service(md),
         build_metrics_service(md),
         build_pdb(md),
-        build_network_policy(md),
+        build_network_policy(md, options),
         build_autoscaler(md, options),
     ]
     return [obj for obj in objects if obj is not None]

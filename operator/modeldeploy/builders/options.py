@@ -21,3 +21,6 @@ class BuildOptions:
     # KEDA's CRD is installed (the operator discovers it; `render` assumes it is).
     keda_prometheus_server: str = "http://prometheus-operated.monitoring.svc:9090"
     keda_available: bool = False
+    # Where the operator runs: its pods read every Triton pod's metrics port (builtin autoscaler, rollout
+    # analysis), so the NetworkPolicy lets that namespace in as well. None: not known (offline render).
+    operator_namespace: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..api import ModelDeployment
 from . import naming as n
+from .options import BuildOptions
 
 
 def build_pdb(md: ModelDeployment) -> dict:
@@ -16,7 +17,7 @@ def build_pdb(md: ModelDeployment) -> dict:
     }
 
 
-def build_network_policy(md: ModelDeployment) -> dict | None:
+def build_network_policy(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> dict | None:
     policy = md.spec.network_policy
     if not policy.enabled:
         return None
@@ -25,7 +26,10 @@ def build_network_policy(md: ModelDeployment) -> dict | None:
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
         for ns in policy.allowed_namespaces
     ]
-    scrapers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": policy.metrics_namespace}}}]
+    scraping = [policy.metrics_namespace]
+    if options.operator_namespace and options.operator_namespace != policy.metrics_namespace:
+        scraping.append(options.operator_namespace)  # the builtin autoscaler and rollout analysis read Triton too
+    scrapers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in scraping]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
