@@ -190,3 +190,16 @@ def test_learnt_capacity_keeps_scale_down_above_saturation() -> None:
     decisions = replay(loads, asked=4, start=0, end=400, state=state)
     assert min(d.desired for d in decisions) == decisions[-1].desired == 3
     assert State().capacity is None and replay(loads, asked=4, start=0, end=400)[-1].desired == 2
+
+
+def test_a_first_burst_after_idle_is_sized_by_demand_not_by_the_queue_time_ratio() -> None:
+    # An idle queue (pending 0) before the burst: the panic window's oldest scrapes show no saturation yet.
+    settings = Settings(metric="queueTime", target=50.0, min_replicas=1, max_replicas=100)
+    idle = Load(500, 0.5, pending=0)
+    state = replay({"a": idle}, asked=1, start=0, end=30, settings=settings)[-1].state
+    # 7,000/s arrive at a pod that completes 3,500/s; its queue time is already 40× the target.
+    burst = idle.then(30, rate=3500, queue_ms=2000, pending=500, growth=3500)
+    decisions = replay({"a": burst}, asked=1, start=32, end=38, state=state, settings=settings)
+    assert decisions[0].desired >= 2 and decisions[0].state.capacity is None
+    assert decisions[1].state.capacity == pytest.approx(3500)
+    assert 3 <= decisions[-1].desired < 40, [d.desired for d in decisions]  # the ratio alone asks for 40

@@ -161,14 +161,14 @@ def _pod_value(pod, metric: str) -> float | None:
     return {"queueTime": pod.queue_ms, "pendingRequests": pod.pending_avg, "inflight": pod.inflight}[metric]
 
 
-def saturated_capacity(w: Window | None, s: Settings) -> float | None:
+def saturated_capacity(w: Window | None, s: Settings, strict: bool = True) -> float | None:
     """Requests/s per replica, from the pods over target whose queue never emptied in the window: they run
     flat out, so what they complete is what a replica can do. A pod draining its last backlog is not one."""
     if w is None:
         return None
     over = [p.completed_per_second for p in w.pods
-            if (v := _pod_value(p, s.metric)) is not None and v > s.target and p.pending_min >= 1
-            and p.completed_per_second > 0]
+            if (v := _pod_value(p, s.metric)) is not None and v > s.target
+            and (p.pending_min >= 1 or not strict) and p.completed_per_second > 0]
     return sum(over) / len(over) if over else None
 
 
@@ -189,11 +189,12 @@ def _want(w: Window | None, ready: int, s: Settings, capacity: float | None, unt
     # Over target. A Service spreads new requests evenly and never moves a queue, so the pods serving now
     # keep their backlog: by the time new pods are Ready it has grown for another startup time. Ask for
     # enough replicas that each serving pod, given its share of new requests, drains that backlog within
-    # the stable window; the whole maximum when that cannot be done.
+    # the stable window. When no count can do that, more pods barely help (a pod drains at most at its
+    # capacity): ask for enough that new requests take no more than the headroom share of it.
     growth = max(0.0, w.arrivals_per_second - w.completed_per_second)
     backlog_per_pod = (w.pending + growth * until_ready) / max(1, counted)
-    room = capacity - backlog_per_pod / s.stable_window
-    drain = math.ceil(w.arrivals_per_second / room - EPSILON) + others if room > 0 else s.max_replicas
+    room = max(capacity - backlog_per_pod / s.stable_window, capacity * (1 - TARGET_UTILIZATION))
+    drain = math.ceil(w.arrivals_per_second / room - EPSILON) + others
     return _Want(max(ready + 1, min(proportional, max(steady, drain))), value)
 
 
@@ -209,12 +210,18 @@ def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
     snapshot = Snapshot(now, tuple((p.pod.name, p.metrics) for p in measured))
     history = trim(state.history + (snapshot,), now, s.stable_window)
     stable, panic = window(history, now, s.stable_window), window(history, now, s.panic_window)
-    capacity = (saturated_capacity(panic, s) if s.metric == "queueTime" else None) or state.capacity
+    learnt, capacity = state.capacity, state.capacity
+    if s.metric == "queueTime":
+        last_tick = window(history, now, s.tick)
+        learnt = saturated_capacity(panic, s) or saturated_capacity(last_tick, s) or learnt
+        # On a first burst the scrape before it still shows an empty queue: what the over-target pods
+        # completed in the last tick sizes this decision, and is learnt once a queue stays non-empty.
+        capacity = learnt or saturated_capacity(last_tick, s, strict=False)
     n_ready = len(ready)
     until_ready = _until_ready(pods, now)
     want_stable = _want(stable, n_ready, s, capacity, until_ready)
     want_panic = _want(panic, n_ready, s, capacity, until_ready)
-    base = replace(state, history=history, capacity=capacity)
+    base = replace(state, history=history, capacity=learnt)
 
     if want_stable is None and want_panic is None:
         why = f"{len(left_out)} of {n_ready} ready pods could not be scraped" if left_out else \
