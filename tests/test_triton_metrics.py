@@ -139,3 +139,29 @@ def test_http_errors_and_refused_connections_are_scrape_errors(metrics_server, m
     metrics_server.server_close()
     with pytest.raises(ScrapeError, match="127.0.0.1"):
         http_fetch(f"http://127.0.0.1:{port}/metrics", 1.0)
+
+
+@pytest.mark.runtime
+def test_scrape_and_delta_on_a_live_triton(tmp_path) -> None:
+    """The scraper against the tritonserver the quickstart runs: N requests in, N requests counted."""
+    import yaml
+    from support.quickstart import make_quickstart
+    from modeldeploy.api import parse_model_deployment
+    from modeldeploy_runtime.infer import example_inputs, infer
+    from modeldeploy_runtime.serve import ServeOptions, serving
+
+    quickstart = make_quickstart(tmp_path)
+    md = parse_model_deployment(yaml.safe_load(quickstart.read_text()))
+    options = ServeOptions(workdir=tmp_path / "work", extra_args=["--metrics-config=summary_latencies=true"])
+    with serving(md, quickstart.parent, options) as server:
+        port = server.triton.metrics_port
+        before = scrape("127.0.0.1", "quickstart", port=port)
+        for _ in range(20):
+            infer(md, server.http_url, example_inputs(md))
+        after = scrape("127.0.0.1", "quickstart", port=port)
+        rates = delta(before, after, seconds=1.0)
+        assert rates.requests_per_second == 20 and rates.failures_per_second == 0
+        assert rates.queue_ms is not None and 0 <= rates.queue_ms < rates.request_ms
+        assert after.request_p99_us is not None and after.request_p99_us > 0
+        with pytest.raises(ScrapeError, match="no metrics"):
+            scrape("127.0.0.1", "not-served", port=port)
