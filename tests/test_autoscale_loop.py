@@ -129,6 +129,23 @@ def test_status_for_the_reconciler_reads_like_kubectl_would_show_it() -> None:
     assert status["message"].startswith(f"{h.body['spec']['replicas']} replicas: queue time 400ms > target 50ms")
 
 
+def test_the_reconciler_is_told_only_when_the_status_changes() -> None:
+    h = Harness()
+    told = []
+    h.loop._on_status = told.append  # noqa: SLF001 - the injected callback
+    h.triton.pods = {"10.0.0.1": (1000, 2.0), "10.0.0.2": (1000, 2.0)}
+    h.run(20)
+    # Ten decisions, two statuses: no figures yet (one scrape), then the first figures.
+    assert told == [("team-a", "demo")] * 2
+    h.run(40)
+    assert len(told) <= 4  # the figures alone refresh at most every 30 s
+    h.triton.pods = {"10.0.0.1": (1000, 400.0), "10.0.0.2": (1000, 400.0)}
+    h.triton.start = h.clock.now
+    before = len(told)
+    h.run(4)
+    assert len(told) > before and h.writes  # a scale is news at once
+
+
 def test_a_pod_that_cannot_be_scraped_is_reported_not_counted_idle() -> None:
     h = Harness()
     h.triton.pods = {"10.0.0.1": (1000, 100.0), "10.0.0.2": None}

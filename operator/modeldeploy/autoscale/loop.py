@@ -24,8 +24,12 @@ from .targets import Target
 log = logging.getLogger("modeldeploy.autoscale")
 
 Key = tuple[str, str]
+# The figures move every tick: the status is written again when a decision field changes, and for the
+# figures alone at most this often (1,000 ModelDeployments must not mean 500 status writes a second).
+FIGURES_REFRESH_SECONDS = 30.0
 ScaleWriter = Callable[[str, str, int], None]  # (namespace, name, replicas): PATCH .../modeldeployments/NAME/scale
 EventRecorder = Callable[[Target, str, str, bool], None]  # (target, reason, message, warning)
+StatusChanged = Callable[[Key], None]  # the reconciler writes status.autoscaling again for this key
 
 
 @dataclass
@@ -36,18 +40,21 @@ class _Entry:
     metric: str
     decision: Decision | None = None
     status: dict | None = None
+    told_at: float = float("-inf")
 
 
 class AutoscaleLoop:
     def __init__(self, targets: Callable[[], Iterable[Target]], write_scale: ScaleWriter,
                  record_event: EventRecorder, *, scraper: Scraper | None = None,
-                 clock: Callable[[], float] = time.time, metrics: AutoscalerMetrics | None = None):
+                 clock: Callable[[], float] = time.time, metrics: AutoscalerMetrics | None = None,
+                 on_status: StatusChanged | None = None):
         self._targets = targets
         self._write = write_scale
         self._record = record_event
         self._scraper = scraper or Scraper()
         self._clock = clock
         self._metrics = metrics or AutoscalerMetrics()
+        self._on_status = on_status or (lambda key: None)
         self._entries: dict[Key, _Entry] = {}
         self._lock = threading.Lock()
 
@@ -109,7 +116,10 @@ class AutoscaleLoop:
         status = autoscaling_status("builtin", target.settings.metric, target.target_text, decision,
                                     last_scale_time=target.last_scale_time, capacity=target.capacity)
         with self._lock:
-            entry.status = status
+            before, entry.status = entry.status, status
+        if _differs(before, status) or (before != status and now - entry.told_at >= FIGURES_REFRESH_SECONDS):
+            entry.told_at = now
+            self._on_status(target.key)
         self._metrics.record(target.key, target.settings.metric, target.settings.target, decision)
         return decision
 
@@ -130,4 +140,12 @@ class AutoscaleLoop:
         return decision
 
 
-__all__ = ["AutoscaleLoop", "EventRecorder", "ScaleWriter"]
+def _differs(before: dict | None, after: dict) -> bool:
+    """A change beyond the figures (value and its sentence): a scale, a mode, a verdict, a capacity."""
+    figures = ("currentValue", "message")
+    if before is None:
+        return True
+    return {k: v for k, v in before.items() if k not in figures} != {k: v for k, v in after.items() if k not in figures}
+
+
+__all__ = ["AutoscaleLoop", "EventRecorder", "ScaleWriter", "StatusChanged"]
