@@ -103,6 +103,26 @@ BAD = [
     ("missing model", with_(("spec", {})), "spec.model", "required"),
     ("duplicate tensor", with_((CONFIG, {"outputs": [{"name": "y", "dataType": "FP32", "dims": [1]}] * 2})),
      f"{CONFIG}.outputs", "duplicate tensor name"),
+    ("panic window not shorter", with_(("spec.autoscaling", {"maxReplicas": 3, "target": "50ms",
+                                                             "builtin": {"panicWindow": "1m"}})),
+     "spec.autoscaling.builtin.panicWindow", "shorter than stableWindow (1m ≥ 60s)"),
+    ("tick longer than panic window", with_(("spec.autoscaling", {"maxReplicas": 3, "target": "50ms",
+                                                                  "builtin": {"tick": "10s"}})),
+     "spec.autoscaling.builtin.tick", "not be longer than panicWindow"),
+    ("builtin settings on hpa", with_(("spec.autoscaling", {"maxReplicas": 3, "target": "50ms", "engine": "hpa",
+                                                            "builtin": {"tick": "1s"}})),
+     "spec.autoscaling.builtin", "engine builtin only"),
+    ("hpa behavior on builtin", with_(("spec.autoscaling", {"maxReplicas": 3, "target": "50ms",
+                                                            "behavior": {"scaleDown": {"selectPolicy": "Disabled"}}})),
+     "spec.autoscaling.behavior", "engines hpa and keda"),
+    ("hpa policy period too long", with_(("spec.autoscaling", {
+        "maxReplicas": 3, "target": "50ms", "engine": "hpa",
+        "behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": 4, "periodSeconds": 3600}]}}})),
+     "spec.autoscaling.behavior.scaleUp.policies[0].periodSeconds", "≤ 1800"),
+    ("hpa policy of unknown type", with_(("spec.autoscaling", {
+        "maxReplicas": 3, "target": "50ms", "engine": "keda",
+        "behavior": {"scaleDown": {"policies": [{"type": "Replicas", "value": 1, "periodSeconds": 60}]}}})),
+     "spec.autoscaling.behavior.scaleDown.policies[0].type", "must be one of"),
 ]
 
 
@@ -160,3 +180,23 @@ def test_model_name_is_immutable_on_update() -> None:
         "model.name is immutable; create a new ModelDeployment to serve a different model"
     ]
     assert api_server_rejections(old, old=old) == []
+
+
+def test_autoscaling_defaults_follow_knatives_kpa() -> None:
+    md = parse_model_deployment(with_(("spec.autoscaling", {"maxReplicas": 4, "target": "50ms"})))
+    scaling = md.spec.autoscaling
+    builtin = scaling.builtin_settings
+    assert (scaling.engine, scaling.target_value) == ("builtin", 50.0)
+    assert [builtin.seconds(f) for f in ("stable_window", "panic_window", "scale_down_delay", "tick")] == [60, 6, 60, 2]
+    assert (builtin.panic_threshold, builtin.max_scale_up_rate, builtin.max_scale_down_rate) == (2.0, 1000.0, 2.0)
+
+
+def test_hpa_behavior_passes_through_as_autoscaling_v2_spells_it() -> None:
+    behavior = {"scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+                            "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                                         {"type": "Percent", "value": 100, "periodSeconds": 15}]},
+                "scaleDown": {"stabilizationWindowSeconds": 120}}
+    doc = with_(("spec.autoscaling", {"maxReplicas": 4, "target": 8, "metric": "pendingRequests", "engine": "hpa",
+                                      "behavior": behavior}))
+    assert parse_model_deployment(doc).spec.autoscaling.behavior.to_wire() == behavior
+    assert api_server_rejections(doc) == []

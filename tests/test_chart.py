@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -28,6 +29,8 @@ VALUE_SETS = {
     "ha": ["--set", "replicaCount=2"],
     "monitoring": ["--set", "metrics.serviceMonitor.enabled=true", "--set", "grafanaDashboard.enabled=true",
                    "--set", "networkPolicy.enabled=true"],
+    "autoscaling": ["--set", "prometheusAdapter.rules=true", "--set", "prometheusAdapter.namespace=monitoring",
+                    "--set", "keda.prometheusServer=http://prometheus.monitoring:9090"],
 }
 # Prometheus Operator's kind is not in the official Kubernetes schemas.
 NOT_IN_OFFICIAL_SCHEMAS = {"monitoring.coreos.com/v1"}
@@ -134,11 +137,48 @@ def test_monitoring_values_add_servicemonitors_and_a_dashboard():
     assert any(o["kind"] == "NetworkPolicy" for o in objects)
 
 
+def test_prometheus_adapter_rules_serve_the_metrics_the_hpas_ask_for():
+    from modeldeploy.builders.autoscaling import ADAPTER_METRICS
+    assert not any(o["kind"] == "ConfigMap" for o in render([]))  # opt-in
+    objects = render(VALUE_SETS["autoscaling"])
+    rules_map = next(o for o in objects if o["metadata"]["name"].endswith("-prometheus-adapter-rules"))
+    assert rules_map["metadata"]["namespace"] == "monitoring"
+    rules = yaml.safe_load(rules_map["data"]["config.yaml"])["rules"]
+    assert {r["name"]["as"] for r in rules} == set(ADAPTER_METRICS.values())
+    for rule in rules:
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+        assert "<<.LabelMatchers>>" in rule["metricsQuery"] and "<<.GroupBy>>" in rule["metricsQuery"]
+    queue = next(r for r in rules if r["name"]["as"] == ADAPTER_METRICS["queueTime"])
+    # Per request, never a division by zero on an idle pod (NaN would drop the pod from the HPA's average).
+    assert "nv_inference_request_success" in queue["metricsQuery"] and "clamp_min" in queue["metricsQuery"]
+
+
+def test_keda_prometheus_server_reaches_the_operator():
+    deployment = next(o for o in render(VALUE_SETS["autoscaling"]) if o["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "MODELDEPLOY_KEDA_PROMETHEUS_SERVER", "value": "http://prometheus.monitoring:9090"} in env
+
+
+def test_the_dashboard_shows_the_autoscaler():
+    objects = render(VALUE_SETS["monitoring"])
+    text = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["modeldeploy.json"]
+    panels = {p["title"]: p for p in json.loads(text)["panels"]}
+    autoscaler = [t for t in panels if t.startswith("Autoscaler")]
+    assert len(autoscaler) == 3
+    exprs = " ".join(t["expr"] for title in autoscaler for t in panels[title]["targets"])
+    from prometheus_client import generate_latest
+    from modeldeploy.autoscale import AutoscalerMetrics
+    exported = generate_latest(AutoscalerMetrics().registry).decode()
+    for series in set(re.findall(r"modeldeploy_autoscaler_\w+", exprs)):
+        assert f"# TYPE {series} " in exported, f"the operator exports no {series}"
+
+
 @pytest.mark.parametrize("values, message", [
     (["--set", "replicaCount=-3"], "/replicaCount"),
     (["--set", "logFormat=xml"], "/logFormat"),
     (["--set", "watchNamespaces={Bad_Name}"], "/watchNamespaces/0"),
     (["--set", "replicaCont=2"], "replicaCont"),
+    (["--set", "keda.prometheusServer=prometheus:9090"], "/keda/prometheusServer"),
 ])
 def test_bad_values_are_refused_with_the_field(values, message):
     result = helm("template", "md", str(CHART), *values, check=False)

@@ -36,11 +36,15 @@ def test_render_prints_every_object(capsys: pytest.CaptureFixture[str], example:
     code, out, err = _run(capsys, "render", "-f", str(example))
     assert code == 0, err
     kinds = [o["kind"] for o in yaml.safe_load_all(out)]
-    assert kinds == ["ConfigMap", "Deployment", "Service", "Service", "PodDisruptionBudget", "NetworkPolicy"]
+    engine = (yaml.safe_load(example.read_text())["spec"].get("autoscaling") or {}).get("engine", "builtin")
+    autoscaler = {"hpa": ["HorizontalPodAutoscaler"], "keda": ["ScaledObject"]}.get(engine, [])
+    assert kinds == ["ConfigMap", "Deployment", "Service", "Service", "PodDisruptionBudget", "NetworkPolicy",
+                     *autoscaler]
 
 
 def test_render_json_is_a_list(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "render", "-f", str(EXAMPLES[0]), "-o", "json")
+    quickstart = next(e for e in EXAMPLES if e.stem == "quickstart")
+    code, out, _ = _run(capsys, "render", "-f", str(quickstart), "-o", "json")
     assert code == 0
     assert json.loads(out)["kind"] == "List" and len(json.loads(out)["items"]) == 6
 

@@ -156,7 +156,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)
     if not result.ok:
         return EXIT_INVALID
-    options = BuildOptions(runtime_image=args.runtime_image)
+    # Offline there is no cluster to ask: render shows what an engine keda ModelDeployment gets where KEDA runs.
+    options = BuildOptions(runtime_image=args.runtime_image, keda_available=True)
     objects = [obj for md in result.model_deployments for obj in build_all(md, options)]
     if args.output == "json":
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")

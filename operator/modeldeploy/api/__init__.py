@@ -9,11 +9,11 @@ from .resource import (
     ModelDeployment, ModelDeploymentSpec, ObjectMeta,
 )
 from .runtime import Resources, RuntimeSpec
-from .status import AnalysisFigures, Condition, ModelDeploymentStatus, RevisionStatus, RolloutStatus
+from .status import AnalysisFigures, AutoscalingStatus, Condition, ModelDeploymentStatus, RevisionStatus, RolloutStatus
 
 __all__ = [
     "API_VERSION", "GROUP", "KIND", "PLURAL", "SHORT_NAMES", "SINGULAR", "VERSION",
-    "ApiModel", "Autoscaling", "InvalidSpec", "Problem", "parse_model_deployment", "problems_from", "Condition", "FieldError", "ModelDeployment", "ModelDeploymentSpec",
+    "ApiModel", "Autoscaling", "AutoscalingStatus", "InvalidSpec", "Problem", "parse_model_deployment", "problems_from", "Condition", "FieldError", "ModelDeployment", "ModelDeploymentSpec",
     "ModelDeploymentStatus", "ModelSpec", "NetworkPolicySpec", "ObjectMeta", "Resources",
     "AnalysisFigures", "RevisionStatus", "RolloutStatus", "Rollout", "RuntimeSpec", "TensorSpec", "TritonModelConfig",
 ]

@@ -63,10 +63,12 @@ Duration = Annotated[
 ]
 
 
-_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def duration_seconds(text: str) -> float:
-    """A Duration ("500ms", "1m30s") in seconds."""
-    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    """ "1m30s" → 90.0; the same grammar as DURATION_PATTERN (and CEL's duration())."""
+    parts = re.findall(r"([0-9]+)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules
+from .autoscaling import BuiltinAutoscaler, HpaBehavior
+from .base import DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules, duration_seconds
 
 MAX_ROLLOUT_STEPS = 10
 AutoscalingMetric = Literal["queueTime", "pendingRequests", "inflight", "cpu"]
@@ -28,6 +29,11 @@ class Autoscaling(ApiModel):
                     "a percentage (1-100) for cpu.",
     )
     engine: Literal["builtin", "hpa", "keda"] = "builtin"
+    builtin: BuiltinAutoscaler | None = Field(
+        default=None, description="Settings of the builtin engine; every field has a default.")
+    behavior: HpaBehavior | None = Field(
+        default=None, description="The HorizontalPodAutoscaler's behavior (engines hpa and keda), as autoscaling/v2 "
+                                  "spells it.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(
@@ -42,8 +48,21 @@ class Autoscaling(ApiModel):
              "message": "metric cpu takes a percentage target between 1 and 100"},
             {"rule": "!has(self.metric) || self.metric != 'cpu' || (has(self.engine) && self.engine != 'builtin')",
              "message": "metric cpu is scaled by engine hpa or keda, not builtin"},
+            {"rule": "!has(self.builtin) || !has(self.engine) || self.engine == 'builtin'",
+             "message": "builtin settings apply to engine builtin only"},
+            {"rule": "!has(self.behavior) || (has(self.engine) && self.engine != 'builtin')",
+             "message": "behavior is the HPA's: it applies to engines hpa and keda"},
         )
     }
+
+    @property
+    def builtin_settings(self) -> BuiltinAutoscaler:
+        return self.builtin or BuiltinAutoscaler()
+
+    @property
+    def target_value(self) -> float:
+        """The target as a number: milliseconds for queueTime, a count or percent otherwise."""
+        return duration_seconds(self.target) * 1000.0 if isinstance(self.target, str) else float(self.target)
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
@@ -62,6 +81,12 @@ class Autoscaling(ApiModel):
                 raise FieldError("engine", "metric cpu is scaled by engine hpa or keda; set engine: hpa")
         elif isinstance(self.target, int) and self.target < 1:
             raise FieldError("target", f"must be at least 1, not {self.target}")
+        if self.builtin is not None and self.engine != "builtin":
+            raise FieldError("builtin", f"applies to engine builtin only; remove it or set engine: builtin "
+                                        f"(engine is {self.engine})")
+        if self.behavior is not None and self.engine == "builtin":
+            raise FieldError("behavior", "is the HPA's behavior: it applies to engines hpa and keda; "
+                                         "tune the builtin engine under builtin")
         return self
 
 class RolloutStep(ApiModel):

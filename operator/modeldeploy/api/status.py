@@ -76,6 +76,27 @@ class RolloutStatus(ApiModel):
     message: str = ""
 
 
+class AutoscalingStatus(ApiModel):
+    """What the autoscaler saw and decided last; written by the operator for kubectl and dashboards."""
+
+    model_config = ApiModel.model_config | ConfigDict(strict=False)
+
+    engine: Literal["builtin", "hpa", "keda"]
+    metric: str
+    current_value: str | None = Field(
+        default=None, description='The metric now, in its unit: "180ms" for queueTime, "3.5" per replica otherwise.')
+    target: str
+    desired_replicas: int | None = Field(default=None, ge=0)
+    last_scale_time: str | None = Field(default=None, description="RFC 3339 time of the last write to /scale.")
+    capacity_per_replica: float | None = Field(
+        default=None, ge=0,
+        description="Requests/s one replica completed while its queue time was over target (builtin engine): "
+                    "scale-down never goes below what this serves at 80%.")
+    mode: Literal["Stable", "Panic"] | None = None
+    reason: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=128)
+    message: str = Field(default="", max_length=4096)
+
+
 class ModelDeploymentStatus(ApiModel):
     # Status is read back from the cluster, so it is parsed leniently.
     model_config = ApiModel.model_config | ConfigDict(strict=False)
@@ -93,3 +114,4 @@ class ModelDeploymentStatus(ApiModel):
     traffic: str | None = Field(default=None, description='Traffic split for kubectl get, e.g. "v3=90,v4=10".')
     revisions: list[RevisionStatus] = Field(default_factory=list, max_length=16)
     rollout: RolloutStatus | None = None
+    autoscaling: AutoscalingStatus | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..api import ModelDeployment
 from . import naming
+from .autoscaling import autoscaler_unavailable, build_autoscaler, build_hpa, build_scaled_object
 from .config_map import build_config_map
 from .deployment import build_deployment, desired_replicas, revision_spec, template_hash
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
@@ -24,7 +25,7 @@ def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> li
     rev = naming.default_revision(md)
     blue_green = md.spec.rollout.strategy == "BlueGreen"
     return [*build_revision(md, options, rev=rev),
-            *build_shared(md, active=rev if blue_green else None, preview=rev if blue_green else None,
+            *build_shared(md, options, active=rev if blue_green else None, preview=rev if blue_green else None,
                           weights={rev: 100})]
 
 
@@ -34,8 +35,8 @@ def build_revision(md: ModelDeployment, options: BuildOptions = BuildOptions(), 
     return [build_config_map(md, rev), build_deployment(md, options, rev=rev, replicas=replicas, number=number)]
 
 
-def build_shared(md: ModelDeployment, *, active: str | None, preview: str | None,
-                 weights: dict[str, int]) -> list[dict]:
+def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, active: str | None,
+                 preview: str | None, weights: dict[str, int]) -> list[dict]:
     """What all revisions share: the Services (`active`: the one revision the main Service selects, None: all;
     `preview`: BlueGreen's preview Service), PDB, NetworkPolicy, and an HTTPRoute over `weights`."""
     rollout = md.spec.rollout
@@ -45,11 +46,12 @@ def build_shared(md: ModelDeployment, *, active: str | None, preview: str | None
     if rollout.traffic_routing is not None and rollout.traffic_routing.gateway_api is not None:
         objects += [build_revision_service(md, rev) for rev in sorted(weights)]
         objects.append(build_http_route(md, weights))
-    objects += [build_pdb(md), build_network_policy(md)]
+    objects += [build_pdb(md), build_network_policy(md, options), build_autoscaler(md, options)]
     return [obj for obj in objects if obj is not None]
 
 
 __all__ = [
+    "autoscaler_unavailable", "build_autoscaler", "build_hpa", "build_scaled_object",
     "ADMIN_HEADER", "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
     "build_http_route", "build_metrics_service", "build_preview_service", "build_revision", "build_revision_service",
     "build_shared", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",

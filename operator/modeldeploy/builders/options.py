@@ -17,3 +17,7 @@ class BuildOptions:
     triton_exit_timeout_seconds: int = 30
     prestop_sleep_seconds: int = 10
     dshm_size: str = "1Gi"
+    # engine keda: the Prometheus that ScaledObjects query (Helm value keda.prometheusServer), and whether
+    # KEDA's CRD is installed (the operator discovers it; `render` assumes it is).
+    keda_prometheus_server: str = "http://prometheus-operated.monitoring.svc:9090"
+    keda_available: bool = False

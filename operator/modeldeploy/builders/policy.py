@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..api import ModelDeployment
 from . import naming as n
+from .options import BuildOptions
 
 
 def build_pdb(md: ModelDeployment) -> dict:
@@ -16,7 +17,7 @@ def build_pdb(md: ModelDeployment) -> dict:
     }
 
 
-def build_network_policy(md: ModelDeployment) -> dict | None:
+def build_network_policy(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> dict | None:
     policy = md.spec.network_policy
     if not policy.enabled:
         return None

@@ -21,6 +21,7 @@ from .errors import ApiError, Retryable, classify, retry_after_seconds
 from .permissions import EVENT, MODELDEPLOYMENT, Kind, allowed, kind_of
 
 FIELD_MANAGER = "modeldeploy"
+AUTOSCALER_FIELD_MANAGER = "modeldeploy-autoscaler"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 TIMEOUT_SECONDS = (5, 30)  # connect, read
@@ -69,6 +70,14 @@ class KubeClient:
     def create(self, obj: dict) -> dict:
         kind = kind_of(obj)
         return self._request("create", kind, "POST", kind.path(obj["metadata"].get("namespace")), body=obj)
+
+    def patch_scale(self, namespace: str, name: str, replicas: int) -> dict:
+        """Set a ModelDeployment's spec.replicas through its scale subresource, as HPA, KEDA and kubectl do."""
+        return self._request(
+            "patch", MODELDEPLOYMENT, "PATCH", MODELDEPLOYMENT.path(namespace, name, "scale"),
+            query={"fieldManager": AUTOSCALER_FIELD_MANAGER}, body={"spec": {"replicas": replicas}},
+            content_type=MERGE, subresource="scale",
+        )
 
     def create_event(self, event: dict) -> dict:
         return self._request("create", EVENT, "POST", EVENT.path(event["metadata"]["namespace"]), body=event)

@@ -51,10 +51,16 @@ PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 CLUSTER_PEERING = Kind("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False)
 PEERING = Kind("kopf.dev/v1", "KopfPeering", "kopfpeerings")
+HPA = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
+# KEDA's kind exists only where KEDA is installed: applied (and watched) only when its CRD is there.
+SCALEDOBJECT = Kind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects")
+KEDA_CRD = "scaledobjects.keda.sh"
 
 # Children the builders produce, in apply order.
-CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY)
-KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, POD, EVENT, CLUSTER_PEERING, PEERING)}
+CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY, HPA)
+OPTIONAL_CHILD_KINDS = (SCALEDOBJECT,)
+KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD, EVENT, CLUSTER_PEERING,
+                             PEERING)}
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(GROUP, f"{PLURAL}/status", ("get", "patch")),
     # Owner references with blockOwnerDeletion need update on the owner's finalizers.
     Permission(GROUP, f"{PLURAL}/finalizers", ("update",)),
-    *(Permission(k.group, k.plural, _CHILD_VERBS) for k in CHILD_KINDS),
+    # The builtin autoscaler sets spec.replicas the way HPA, KEDA and kubectl scale do.
+    Permission(GROUP, f"{PLURAL}/scale", ("get", "patch")),
+    *(Permission(k.group, k.plural, _CHILD_VERBS) for k in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS)),
     Permission("", "pods", READ),
     Permission("", "events", ("create",)),
     # kopf: it watches CRDs to notice the resources it serves, and namespaces to resolve --namespace.

@@ -265,7 +265,7 @@ class Reconciler:
         objects = build_revision(md, self._options, rev=target.name, replicas=plan.replicas.get(target.name, 0),
                                  number=target.number)
         objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
-        objects += build_shared(md, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
+        objects += build_shared(md, self._options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
         desired = [Desired.of(self._owned(obj, md, body)) for obj in objects]
         self._built[key] = (layout, desired)
         return desired

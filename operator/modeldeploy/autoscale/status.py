@@ -1,0 +1,36 @@
+"""status.autoscaling: one pure function of what the autoscaler last saw and decided."""
+
+from __future__ import annotations
+
+from ..api import AutoscalingStatus
+from .decide import Decision, format_value
+from .targets import format_time
+
+
+def autoscaling_status(engine: str, metric: str, target: str, decision: Decision | None = None, *,
+                       last_scale_time: float | None = None, capacity: float | None = None,
+                       current_value: str | None = None, desired_replicas: int | None = None) -> dict:
+    """The status.autoscaling object (camelCase, as the API stores it).
+
+    For the builtin engine pass the loop's last decision; for hpa and keda the
+    reconciler passes what the HPA reports (current_value, desired_replicas).
+    """
+    fields: dict = {"engine": engine, "metric": metric, "target": target,
+                    "current_value": current_value, "desired_replicas": desired_replicas}
+    if decision is not None:
+        verdict = decision.verdict
+        fields.update(
+            current_value=None if decision.value is None else format_value(decision.value, metric),
+            desired_replicas=decision.desired,
+            mode=decision.mode,
+            reason=verdict.reason if verdict else decision.reason,
+            message=verdict.message if verdict else decision.message,
+        )
+        last_scale_time = decision.state.last_scale_time if decision.state.last_scale_time is not None \
+            else last_scale_time
+        capacity = decision.state.capacity if decision.state.capacity is not None else capacity
+    if last_scale_time is not None:
+        fields["last_scale_time"] = format_time(last_scale_time)
+    if capacity is not None:
+        fields["capacity_per_replica"] = round(capacity, 1)
+    return AutoscalingStatus(**fields).to_wire()

@@ -1,0 +1,43 @@
+"""The simulation benchmark's verdicts, on the real decide() (benchmarks/autoscaling.py; a few seconds)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from autoscaling import run  # noqa: E402
+from autoscaling_sim import Service  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def results():
+    svc = Service()
+    return {(trace, policy): run(trace, policy, 60.0, svc)
+            for trace in ("step ×4", "spike ×10 (30 s)") for policy in ("builtin", "hpa")}
+
+
+def test_on_a_step_the_builtin_misses_the_slo_far_less_with_fewer_replicas(results) -> None:
+    builtin, hpa = results["step ×4", "builtin"], results["step ×4", "hpa"]
+    assert builtin.slo_seconds <= 0.7 * hpa.slo_seconds
+    assert builtin.replica_seconds <= hpa.replica_seconds
+
+
+def test_on_a_spike_shorter_than_a_pod_start_the_builtin_is_no_worse_and_cheaper(results) -> None:
+    # No pod can start within a 30 s spike: the SLO damage is the backlog the pods serving then hold.
+    builtin, hpa = results["spike ×10 (30 s)", "builtin"], results["spike ×10 (30 s)", "hpa"]
+    assert builtin.slo_seconds <= hpa.slo_seconds
+    assert builtin.replica_seconds <= 0.85 * hpa.replica_seconds
+
+
+def test_the_builtin_reacts_within_seconds_and_never_exceeds_max(results) -> None:
+    series = results["step ×4", "builtin"].series
+    first_up = next(t for t, r in zip(series["t"], series["replicas"]) if r > 1)
+    assert 120 < first_up <= 125  # the step comes at 120 s; tick 2 s, panic window 6 s
+    assert max(series["replicas"]) <= 16
