@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterator
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, cel_rules
+from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, cel_rules, cross_field_rules
 
 URI_SCHEMES = ("file", "pvc", "http", "https", "s3", "gs")
 ModelFormat = Literal["onnx", "torchscript", "tensorrt", "python", "savedmodel"]
@@ -156,7 +157,10 @@ class TritonModelConfig(ApiModel):
     dynamic_batching: DynamicBatching | None = None
     instance_groups: list[InstanceGroup] = Field(default_factory=list, max_length=8)
     version_policy: VersionPolicy | None = None
-    parameters: dict[str, str] = Field(default_factory=dict, description="Backend parameters (string values).")
+    # Bounded: every entry lands in the revision's ConfigMap (Kubernetes stores at most 1 MiB per object).
+    parameters: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=64, description="Backend parameters (string values).",
+    )
     optimization: Optimization | None = None
 
     model_config = ApiModel.model_config | {
@@ -170,26 +174,27 @@ class TritonModelConfig(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _batching_consistent(self) -> TritonModelConfig:
+    @cross_field_rules
+    def _batching_consistent(self) -> Iterator[FieldError]:
         for field, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             names = [t.name for t in tensors]
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
-                raise FieldError(field, f"duplicate tensor name {dupes[0]!r}; each name must be unique")
+                yield FieldError(field, f"duplicate tensor name {dupes[0]!r}; each name must be unique")
         for t in self.outputs:
             if t.optional is not None:
-                raise FieldError("outputs", f"{t.name}: optional applies to inputs only")
+                yield FieldError("outputs", f"{t.name}: optional applies to inputs only")
         if self.dynamic_batching is None:
-            return self
+            return
         if self.max_batch_size == 0:
-            raise FieldError("dynamicBatching", "needs maxBatchSize > 0; set maxBatchSize or remove dynamicBatching")
+            yield FieldError("dynamicBatching", "needs maxBatchSize > 0; set maxBatchSize or remove dynamicBatching")
+            return
         too_big = [b for b in self.dynamic_batching.preferred_batch_sizes if b > self.max_batch_size]
         if too_big:
-            raise FieldError(
+            yield FieldError(
                 "dynamicBatching.preferredBatchSizes",
                 f"{too_big[0]} exceeds maxBatchSize {self.max_batch_size}; lower it or raise maxBatchSize",
             )
-        return self
 
 
 class ModelSpec(ApiModel):

@@ -6,11 +6,12 @@ autoscaler and rollout controller give them behaviour.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import DNS1123_LABEL, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules
+from .base import DNS1123_LABEL, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules, cross_field_rules
 
 MAX_ROLLOUT_STEPS = 10
 AutoscalingMetric = Literal["queueTime", "pendingRequests", "inflight", "cpu"]
@@ -46,23 +47,22 @@ class Autoscaling(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _consistent(self) -> Autoscaling:
+    @cross_field_rules
+    def _consistent(self) -> Iterator[FieldError]:
         if self.min_replicas > self.max_replicas:
-            raise FieldError(
+            yield FieldError(
                 "minReplicas", f"must be ≤ maxReplicas ({self.min_replicas} > {self.max_replicas})",
             )
+        if self.metric == "cpu" and self.engine == "builtin":
+            yield FieldError("engine", "metric cpu is scaled by engine hpa or keda; set engine: hpa")
         if self.metric == "queueTime" and not isinstance(self.target, str):
-            raise FieldError("target", f'metric queueTime takes a duration: write target: "{self.target}ms"')
-        if self.metric != "queueTime" and not isinstance(self.target, int):
-            raise FieldError("target", f"metric {self.metric} takes a number, not {self.target!r}")
-        if self.metric == "cpu":
-            if not 1 <= int(self.target) <= 100:
-                raise FieldError("target", f"metric cpu takes a percentage between 1 and 100, not {self.target}")
-            if self.engine == "builtin":
-                raise FieldError("engine", "metric cpu is scaled by engine hpa or keda; set engine: hpa")
+            yield FieldError("target", f'metric queueTime takes a duration: write target: "{self.target}ms"')
+        elif self.metric != "queueTime" and not isinstance(self.target, int):
+            yield FieldError("target", f"metric {self.metric} takes a number, not {self.target!r}")
+        elif self.metric == "cpu" and not 1 <= int(self.target) <= 100:
+            yield FieldError("target", f"metric cpu takes a percentage between 1 and 100, not {self.target}")
         elif isinstance(self.target, int) and self.target < 1:
-            raise FieldError("target", f"must be at least 1, not {self.target}")
-        return self
+            yield FieldError("target", f"must be at least 1, not {self.target}")
 
 class RolloutStep(ApiModel):
     weight: int = Field(ge=1, le=100, description="Percent of traffic to the new version.")
@@ -94,16 +94,16 @@ class Rollout(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _steps_increase(self) -> Rollout:
+    @cross_field_rules
+    def _steps_increase(self) -> Iterator[FieldError]:
+        if self.steps and self.strategy != "Canary":
+            yield FieldError("steps", f"apply to the Canary strategy only; remove them for {self.strategy}")
         for index, (before, after) in enumerate(zip(self.steps, self.steps[1:]), start=1):
             if after.weight <= before.weight:
-                raise FieldError(
+                yield FieldError(
                     f"steps[{index}].weight",
                     f"weights must be strictly increasing ({after.weight} after {before.weight})",
                 )
-        if self.steps and self.strategy != "Canary":
-            raise FieldError("steps", f"apply to the Canary strategy only; remove them for {self.strategy}")
-        return self
 
 class NetworkPolicySpec(ApiModel):
     enabled: bool = True

@@ -1,0 +1,107 @@
+"""Cross-field rules that report every broken rule, even next to field errors.
+
+pydantic runs a model's `after` validators only once every field is valid, and
+a validator stops at its first `raise`. So a user fixing a spec met its
+problems in rounds: field errors first, then the first cross-field rule, then
+the next. Here a rule method *yields* each FieldError it finds
+(`@cross_field_rules`), and when field validation fails, the same rules run
+on a partial object holding only the fields that did validate; a rule that
+needs a missing field stops quietly (the field's own error is reported).
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .errors import FieldError
+
+RuleMethod = Callable[[Any], Iterator[FieldError]]
+
+
+def cross_field_rules(rules: RuleMethod) -> Callable[[Any], Any]:
+    """Turn a generator of FieldErrors into an `after` validator that raises them all."""
+
+    def check(self: Any) -> Any:
+        problems = list(rules(self))
+        if problems:
+            raise _validation_error(type(self).__name__, self, problems)
+        return self
+
+    check.cross_field_rules = rules  # type: ignore[attr-defined] - found again by rules_on_partial
+    return check
+
+
+def rules_on_partial(cls: type[BaseModel], data: Any, failed: ValidationError) -> ValidationError | None:
+    """The field errors plus whatever the model's rules find among the fields that validated."""
+    if not isinstance(data, dict):
+        return None
+    partial = _partial(cls, data, failed)
+    problems: list[FieldError] = []
+    for decorator in cls.__pydantic_decorators__.model_validators.values():
+        rules = getattr(decorator.func, "cross_field_rules", None)
+        if rules is None:
+            continue
+        try:
+            for problem in rules(partial):
+                problems.append(problem)
+        except (AttributeError, TypeError, ValueError):
+            pass  # the rule reached a field that failed validation: that field's error says it
+    if not problems:
+        return None
+    return _validation_error(cls.__name__, data, problems, error_details(failed))
+
+
+def _partial(cls: type[BaseModel], data: dict, failed: ValidationError) -> BaseModel:
+    failed_keys = {e["loc"][0] for e in failed.errors(include_url=False) if e["loc"]}
+    values, dropped = {}, []
+    for name, field in cls.model_fields.items():
+        key = field.alias if field.alias in data else name
+        if key not in data:
+            continue  # model_construct defaults it, as validation would
+        if key not in failed_keys:
+            values[name] = _adapter(cls, name).validate_python(data[key])
+        elif (as_written := _as_written(field.annotation, data[key])) is not None:
+            values[name] = as_written
+        else:
+            dropped.append(name)
+    partial = cls.model_construct(**values)
+    for name in dropped:
+        partial.__dict__.pop(name, None)  # absent, not defaulted: a rule must not judge a stand-in
+    return partial
+
+
+def _as_written(annotation: Any, value: Any) -> list[BaseModel] | None:
+    """A list of models as written, unchecked: rules over a list (increasing weights, unique
+    names) still speak when one element has a field error. Type slips make the rule stop."""
+    args = typing.get_args(annotation)
+    item = args[0] if typing.get_origin(annotation) is list and args else None
+    if not (isinstance(item, type) and issubclass(item, BaseModel) and isinstance(value, list)):
+        return None
+    if not all(isinstance(v, dict) for v in value):
+        return None
+    return [item.model_construct(**{_name(item, k): v for k, v in element.items()}) for element in value]
+
+
+def _name(model: type[BaseModel], key: str) -> str:
+    return next((name for name, f in model.model_fields.items() if f.alias == key), key)
+
+
+@functools.cache
+def _adapter(cls: type[BaseModel], name: str) -> TypeAdapter:
+    return TypeAdapter(cls.model_fields[name].annotation)
+
+
+def error_details(failed: ValidationError) -> list[dict[str, Any]]:
+    """A ValidationError's errors in the form that builds a new one (to add more errors to it)."""
+    return [{k: e[k] for k in ("type", "loc", "input", "ctx") if k in e} for e in failed.errors(include_url=False)]
+
+
+def _validation_error(title: str, data: Any, problems: list[FieldError],
+                      details: list[dict[str, Any]] | None = None) -> ValidationError:
+    rule_errors = [{"type": "value_error", "loc": (), "input": data, "ctx": {"error": p}} for p in problems]
+    return ValidationError.from_exception_data(title, [*(details or []), *rule_errors])
