@@ -51,7 +51,10 @@ BAD = [
     ("dim below -1", with_((CONFIG, {"inputs": [{"name": "x", "dataType": "FP32", "dims": [-2]}]})),
      f"{CONFIG}.inputs[0].dims[0]", "≥ -1"),
     ("no dims", with_((CONFIG, {"inputs": [{"name": "x", "dataType": "FP32", "dims": []}]})),
-     f"{CONFIG}.inputs[0].dims", "at least 1"),
+     f"{CONFIG}.inputs[0].dims", "declare one value per sample as dims: [1] with reshape: []"),
+    ("reshape changes the size", with_((CONFIG, {"outputs": [{"name": "y", "dataType": "FP32", "dims": [4],
+                                                              "reshape": [2, 3]}]})),
+     f"{CONFIG}.outputs[0].reshape", "a reshape keeps the size"),
     ("weights not increasing", with_(("spec.rollout", {"steps": [{"weight": 50}, {"weight": 10}]})),
      "spec.rollout.steps[1].weight", "strictly increasing (10 after 50)"),
     ("weight above 100", with_(("spec.rollout", {"steps": [{"weight": 50}, {"weight": 120}]})),
@@ -125,7 +128,7 @@ def test_bad_input_names_the_field_and_the_fix(case: str, doc: dict, path: str, 
 PYTHON_ONLY = {"unknown field", "hostNetwork passthrough", "serviceAccountName passthrough", "misspelt field",
                "encoded path traversal", "pvc without path", "unsafe triton flag", "reserved env",
                "duplicate tensor", "misspelt metadata", "mig profile of another gpu", "image with a short digest",
-               "huge affinity"}
+               "huge affinity", "reshape changes the size"}
 
 
 @pytest.mark.parametrize("case,doc,path,words", [b for b in BAD if b[0] not in PYTHON_ONLY],

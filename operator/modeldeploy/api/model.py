@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
 from collections.abc import Iterator
@@ -64,6 +65,13 @@ class TensorSpec(ApiModel):
         min_length=1, max_length=8,
         description="Shape without the batch dimension; -1 marks a variable-size dimension.",
     )
+    # Triton's rule: every tensor has at least one dimension besides the batch. A model
+    # that takes or returns one value per sample (shape [batch]) declares dims: [1] and
+    # reshape: [] (the shape the model itself sees); requests and responses are [batch, 1].
+    reshape: list[Dim] | None = Field(
+        default=None, max_length=8,
+        description="The shape the model sees, when it differs from dims: [] for one value per sample.",
+    )
     optional: bool | None = Field(default=None, description="Inputs only: the request may omit it.")
 
     model_config = ApiModel.model_config | {
@@ -73,12 +81,29 @@ class TensorSpec(ApiModel):
         )
     }
 
+    @field_validator("dims", mode="before")
+    @classmethod
+    def _not_empty(cls, dims: object) -> object:
+        if dims == []:
+            raise ValueError("is empty, and Triton needs at least one dimension: declare one value per sample "
+                             "as dims: [1] with reshape: []")
+        return dims
+
     @field_validator("dims")
     @classmethod
     def _no_zero_dims(cls, dims: list[int]) -> list[int]:
         if 0 in dims:
             raise ValueError("a dimension of 0 is not allowed; use -1 for variable size or a positive size")
         return dims
+
+    @model_validator(mode="after")
+    @cross_field_rules
+    def _reshape_keeps_size(self) -> Iterator[FieldError]:
+        if self.reshape is None or -1 in self.dims or -1 in self.reshape:
+            return
+        if math.prod(self.dims) != math.prod(self.reshape):
+            yield FieldError("reshape", f"{self.reshape} holds {math.prod(self.reshape)} values per sample, dims "
+                                        f"{self.dims} hold {math.prod(self.dims)}; a reshape keeps the size")
 
 
 def _tensor_list(description: str):  # noqa: ANN202 - a pydantic Field
