@@ -7,6 +7,7 @@ the message and the exit code, and that no traceback is printed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -214,3 +215,23 @@ def test_rendered_objects_over_the_size_limit_name_the_heaviest_fields() -> None
     assert str(problem).startswith("ConfigMap demo-v1-config data would be 1.2")
     assert "Kubernetes stores at most 1.00 MiB per object. The largest fields: spec.model.config.parameters" \
         in str(problem)
+
+
+# -- issue 14 item 6: progress on long steps -------------------------------------------------------------------
+
+def test_fetch_from_a_closed_port_says_what_it_is_waiting_for(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    from modeldeploy.cli import main
+    from modeldeploy_runtime.fetch import http
+    from modeldeploy_runtime.triton_process import free_port
+
+    monkeypatch.setattr(http, "RETRY", http.RETRY.new(backoff_factor=0.01))  # the real schedule waits 15 s
+    port = free_port()
+    code = main(["fetch", f"http://127.0.0.1:{port}/model.onnx", str(tmp_path / "dest")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 12
+    for n, line in enumerate(err[:5], start=1):
+        assert re.fullmatch(rf"fetch: connection refused at 127\.0\.0\.1:{port}, retrying \({n}/5\) in [\d.]+s", line)
+    assert err[5] == f"NETWORK: connection refused at 127.0.0.1:{port} after 5 retries " \
+                     f"(GET http://127.0.0.1:{port}/model.onnx)"

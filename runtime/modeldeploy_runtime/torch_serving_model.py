@@ -74,8 +74,10 @@ class TritonPythonModel:
             with torch.inference_mode():
                 result = self.model(*batch)
         except Exception as err:  # noqa: BLE001 - every request of the batch gets the model's own reason
-            reason = [line.strip() for line in str(err).strip().splitlines() if line.strip()][-1:] or [repr(err)]
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(reason[0])) for _ in requests]
+            # TorchScript puts its own trace first; the last line is the reason.
+            reason = ([line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)])[-1]
+            reason = re.sub(r"^\w+(Error|Exception): ", "", reason)
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(reason)) for _ in requests]
         results = result if isinstance(result, (tuple, list)) else (result,)
         missing = [name for name, position, _ in self.outputs if position >= len(results)]
         if missing:
