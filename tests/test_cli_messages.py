@@ -235,3 +235,11 @@ def test_fetch_from_a_closed_port_says_what_it_is_waiting_for(monkeypatch: pytes
         assert re.fullmatch(rf"fetch: connection refused at 127\.0\.0\.1:{port}, retrying \({n}/5\) in [\d.]+s", line)
     assert err[5] == f"NETWORK: connection refused at 127.0.0.1:{port} after 5 retries " \
                      f"(GET http://127.0.0.1:{port}/model.onnx)"
+
+
+def test_infer_with_a_malformed_url_is_a_usage_error() -> None:
+    quickstart = str(REPO / "examples" / "quickstart.yaml")
+    for url in ("127.0.0.1:PORT", "http://127.0.0.1:8000"):
+        proc = modeldeploy("infer", "-f", quickstart, "--url", url)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == f"USAGE: --url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)"

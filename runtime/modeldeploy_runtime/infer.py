@@ -48,11 +48,11 @@ def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol
     lib = triton_grpc if protocol == "grpc" else triton_http
     config = md.spec.model.config
     outputs = [t.name for t in config.outputs] if config else []
-    try:
-        client = lib.InferenceServerClient(url) if protocol == "grpc" else \
-            lib.InferenceServerClient(url, connection_timeout=timeout_seconds, network_timeout=timeout_seconds)
-    except Exception as err:  # noqa: BLE001 - a malformed URL, mostly
-        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: {err}; write HOST:PORT, e.g. 127.0.0.1:8000") from None
+    host, _, port = url.rpartition(":")
+    if not host or not port.isdigit() or "/" in url:
+        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)")
+    client = lib.InferenceServerClient(url) if protocol == "grpc" else \
+        lib.InferenceServerClient(url, connection_timeout=timeout_seconds, network_timeout=timeout_seconds)
     try:
         request = []
         for name, array in inputs.items():
