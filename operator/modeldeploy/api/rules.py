@@ -63,27 +63,38 @@ def _partial(cls: type[BaseModel], data: dict, failed: ValidationError) -> BaseM
         key = field.alias if field.alias in data else name
         if key not in data:
             continue  # model_construct defaults it, as validation would
-        if key not in failed_keys:
-            values[name] = _adapter(cls, name).validate_python(data[key])
-        elif (as_written := _as_written(field.annotation, data[key])) is not None:
-            values[name] = as_written
-        else:
+        value = _validated(cls, name, data[key]) if key not in failed_keys else \
+            _as_written(field.annotation, data[key])
+        if value is _UNUSABLE:
             dropped.append(name)
+        else:
+            values[name] = value
     partial = cls.model_construct(**values)
     for name in dropped:
         partial.__dict__.pop(name, None)  # absent, not defaulted: a rule must not judge a stand-in
     return partial
 
 
-def _as_written(annotation: Any, value: Any) -> list[BaseModel] | None:
+_UNUSABLE = object()
+
+
+def _validated(cls: type[BaseModel], name: str, value: Any) -> Any:
+    """A field value that passed validation, as the model holds it (nested models built)."""
+    try:
+        return _adapter(cls, name).validate_python(value)
+    except ValidationError:
+        return _UNUSABLE
+
+
+def _as_written(annotation: Any, value: Any) -> Any:
     """A list of models as written, unchecked: rules over a list (increasing weights, unique
     names) still speak when one element has a field error. Type slips make the rule stop."""
     args = typing.get_args(annotation)
     item = args[0] if typing.get_origin(annotation) is list and args else None
     if not (isinstance(item, type) and issubclass(item, BaseModel) and isinstance(value, list)):
-        return None
+        return _UNUSABLE
     if not all(isinstance(v, dict) for v in value):
-        return None
+        return _UNUSABLE
     return [item.model_construct(**{_name(item, k): v for k, v in element.items()}) for element in value]
 
 
