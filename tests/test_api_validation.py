@@ -172,7 +172,12 @@ def test_every_problem_is_reported_at_once() -> None:
            ("spec.model.config", {"instanceGroups": [{"kind": "GPU"}], "optimization": {"tensorrt": "FP16"}})),
      {"spec.replicas": "must be an integer", "spec.model.config.optimization.tensorrt": "onnx models only",
       "spec.model.config.instanceGroups[0].kind": "need a GPU"}),
-], ids=["autoscaling-field-and-rule", "autoscaling-two-rules", "rollout-three-problems", "spec-field-and-rules"])
+    (with_(("spec.model.uri", "ftp://host/m.onnx"), ("spec.runtime", {"resources": {"memory": "lots"}}),
+           ("spec.model.config", {"instanceGroups": [{"kind": "GPU"}]})),
+     {"spec.model.uri": "unsupported scheme", "spec.runtime.resources.memory": "a quantity such as",
+      "spec.model.config.instanceGroups[0].kind": "need a GPU"}),
+], ids=["autoscaling-field-and-rule", "autoscaling-two-rules", "rollout-three-problems", "spec-field-and-rules",
+        "rule-over-fields-of-nested-models-with-errors"])
 def test_cross_field_rules_are_reported_beside_field_errors(doc: dict, expected: dict[str, str]) -> None:
     with pytest.raises(InvalidSpec) as caught:
         parse_model_deployment(doc)

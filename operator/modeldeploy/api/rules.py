@@ -12,6 +12,7 @@ needs a missing field stops quietly (the field's own error is reported).
 from __future__ import annotations
 
 import functools
+import types
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,7 +41,7 @@ def rules_on_partial(cls: type[BaseModel], data: Any, failed: ValidationError) -
     """The field errors plus whatever the model's rules find among the fields that validated."""
     if not isinstance(data, dict):
         return None
-    partial = _partial(cls, data, failed)
+    partial = _partial(cls, data, [tuple(e["loc"]) for e in failed.errors(include_url=False)])
     problems: list[FieldError] = []
     for decorator in cls.__pydantic_decorators__.model_validators.values():
         rules = getattr(decorator.func, "cross_field_rules", None)
@@ -56,15 +57,20 @@ def rules_on_partial(cls: type[BaseModel], data: Any, failed: ValidationError) -
     return _validation_error(cls.__name__, data, problems, error_details(failed))
 
 
-def _partial(cls: type[BaseModel], data: dict, failed: ValidationError) -> BaseModel:
-    failed_keys = {e["loc"][0] for e in failed.errors(include_url=False) if e["loc"]}
+def _partial(cls: type[BaseModel], data: dict, failed: list[tuple]) -> BaseModel:
+    """cls built from the fields of data that validated; a field that failed is absent, or, when it is
+    itself a model (or a list of models), a partial one in turn, so the rules above it still see
+    its valid parts."""
+    failed_keys = {loc[0] for loc in failed if loc}
     values, dropped = {}, []
     for name, field in cls.model_fields.items():
         key = field.alias if field.alias in data else name
         if key not in data:
             continue  # model_construct defaults it, as validation would
-        value = _validated(cls, name, data[key]) if key not in failed_keys else \
-            _as_written(field.annotation, data[key])
+        if key in failed_keys:
+            value = _as_written(field.annotation, data[key], [loc[1:] for loc in failed if loc and loc[0] == key])
+        else:
+            value = _validated(cls, name, data[key])
         if value is _UNUSABLE:
             dropped.append(name)
         else:
@@ -86,16 +92,26 @@ def _validated(cls: type[BaseModel], name: str, value: Any) -> Any:
         return _UNUSABLE
 
 
-def _as_written(annotation: Any, value: Any) -> Any:
-    """A list of models as written, unchecked: rules over a list (increasing weights, unique
-    names) still speak when one element has a field error. Type slips make the rule stop."""
+def _as_written(annotation: Any, value: Any, failed: list[tuple]) -> Any:
+    """A failed field as far as it can be used: a nested model as a partial one, a list of models
+    as written (rules over a list, such as increasing weights, still speak when one element has a
+    field error; a type slip there makes the rule stop), anything else unusable."""
+    model = _model_type(annotation)
+    if model is not None and isinstance(value, dict):
+        return _partial(model, value, failed)
     args = typing.get_args(annotation)
     item = args[0] if typing.get_origin(annotation) is list and args else None
-    if not (isinstance(item, type) and issubclass(item, BaseModel) and isinstance(value, list)):
-        return _UNUSABLE
-    if not all(isinstance(v, dict) for v in value):
+    if _model_type(item) is None or not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         return _UNUSABLE
     return [item.model_construct(**{_name(item, k): v for k, v in element.items()}) for element in value]
+
+
+def _model_type(annotation: Any) -> type[BaseModel] | None:
+    """M for M or M | None, when M is a model."""
+    members = [a for a in typing.get_args(annotation) if a is not type(None)] \
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else [annotation]
+    model = members[0] if len(members) == 1 else None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 def _name(model: type[BaseModel], key: str) -> str:
