@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from support.apiserver import LiveApiServer  # noqa: E402
 from support.operator_process import OperatorProcess, free_port, wait_for  # noqa: E402
+from progress import step  # noqa: E402
 
 NS = "bench"
 MDS = f"/apis/serving.modeldeploy.io/v1alpha1/namespaces/{NS}/modeldeployments"
@@ -103,6 +104,7 @@ def run_one(kind: str, latency_crs: int, scale_crs: int, resync: float) -> dict:
             # (a)(b)(c): CRs created one at a time, each waited for.
             latencies, mark_cpu = [], cpu(proc)
             mark_writes, mark_requests = len(api.write_log()), api.on_loop(lambda: api.server.requests_total)
+            step(f"{kind}: creating {latency_crs} ModelDeployments one at a time")
             for i in range(latency_crs):
                 mark = len(api.write_log())
                 started = time.monotonic()
@@ -122,11 +124,13 @@ def run_one(kind: str, latency_crs: int, scale_crs: int, resync: float) -> dict:
             # No-op resync ticks: several periods with nothing changing.
             mark_cpu, mark_writes = cpu(proc), len(api.write_log())
             periods = 5
+            step(f"{kind}: {periods * resync:.0f} s with nothing changing (no-op resyncs)")
             time.sleep(periods * resync)
             idle_writes = len(api.write_log()) - mark_writes
             tick_cpu_ms = (cpu(proc) - mark_cpu) * 1000 / (periods * latency_crs)
 
             # (d): memory with many CRs.
+            step(f"{kind}: creating {scale_crs - latency_crs} more and waiting for every one to be reconciled")
             for i in range(scale_crs - latency_crs):
                 status, _ = api.request("POST", MDS, manifest(f"scale-{i}"))
                 assert status == 201
@@ -165,7 +169,10 @@ def main() -> None:
     latency_crs, scale_crs = (10, 100) if args.quick else (20, 1000)
     scale_crs = args.scale_crs or scale_crs
     resync = 2.0
-    results = [run_one(kind, latency_crs, scale_crs, resync) for kind in ("minimal", "modeldeploy")]
+    results = []
+    for kind in ("minimal", "modeldeploy"):
+        step(f"{kind}: starting the operator against the API emulator")
+        results.append(run_one(kind, latency_crs, scale_crs, resync))
     floor, ours = results
     ratio = ours["latency_p50_ms"] / floor["latency_p50_ms"] if floor["latency_p50_ms"] else float("nan")
     keys = [k for k in ours if k != "operator"]

@@ -31,6 +31,7 @@ from modeldeploy.api import parse_model_deployment
 from modeldeploy_runtime.package import package_module
 from modeldeploy_runtime.serve import ServeOptions, serving
 from modeldeploy_runtime.triton_process import free_port
+from progress import step
 
 HERE = Path(__file__).resolve().parent
 SPEC = {
@@ -78,7 +79,11 @@ async def load(url: str, concurrency: int, seconds: float) -> dict:
 
 def measure(url: str, concurrencies: list[int], seconds: float) -> dict[int, dict]:
     asyncio.run(load(url, 4, 0.5))  # warm-up
-    return {c: asyncio.run(load(url, c, seconds)) for c in concurrencies}
+    results = {}
+    for c in concurrencies:
+        step(f"  concurrency {c}: {seconds:.0f} s of load")
+        results[c] = asyncio.run(load(url, c, seconds))
+    return results
 
 
 def main() -> None:
@@ -94,6 +99,7 @@ def main() -> None:
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
                               torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+    step(f"packaging the MLP into {work}")
     package_module(mlp, [torch.randn(1, 256)], work / "mlp")
     results: dict[str, dict[int, dict]] = {}
     ready: dict[str, float] = {}
@@ -102,6 +108,7 @@ def main() -> None:
         if not batching:
             del spec["spec"]["model"]["config"]["dynamicBatching"]
         md = parse_model_deployment(spec)
+        step(f"{label}: starting Triton")
         start = time.perf_counter()
         with serving(md, work, ServeOptions(workdir=work / label)) as server:
             url = f"http://{server.http_url}/v2/models/mlp/versions/1/infer"
@@ -109,6 +116,7 @@ def main() -> None:
             ready[label] = time.perf_counter() - start
             results[label] = measure(url, concurrencies, seconds)
     port = free_port()
+    step("naive-flask: starting the baseline server")
     start = time.perf_counter()
     naive = subprocess.Popen([sys.executable, str(HERE / "naive_server.py"), str(work / "mlp" / "model.pt"), str(port)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

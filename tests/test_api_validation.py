@@ -51,7 +51,10 @@ BAD = [
     ("dim below -1", with_((CONFIG, {"inputs": [{"name": "x", "dataType": "FP32", "dims": [-2]}]})),
      f"{CONFIG}.inputs[0].dims[0]", "≥ -1"),
     ("no dims", with_((CONFIG, {"inputs": [{"name": "x", "dataType": "FP32", "dims": []}]})),
-     f"{CONFIG}.inputs[0].dims", "at least 1"),
+     f"{CONFIG}.inputs[0].dims", "declare one value per sample as dims: [1] with reshape: []"),
+    ("reshape changes the size", with_((CONFIG, {"outputs": [{"name": "y", "dataType": "FP32", "dims": [4],
+                                                              "reshape": [2, 3]}]})),
+     f"{CONFIG}.outputs[0].reshape", "a reshape keeps the size"),
     ("weights not increasing", with_(("spec.rollout", {"steps": [{"weight": 50}, {"weight": 10}]})),
      "spec.rollout.steps[1].weight", "strictly increasing (10 after 50)"),
     ("weight above 100", with_(("spec.rollout", {"steps": [{"weight": 50}, {"weight": 120}]})),
@@ -99,7 +102,26 @@ BAD = [
     ("reserved env", with_(("spec.runtime", {"env": [{"name": "LD_PRELOAD", "value": "/x.so"}]})),
      "spec.runtime.env[0].name", "reserved"),
     ("bad name", with_(("metadata.name", "Demo_Model")), "metadata.name", "DNS-1035"),
-    ("name too long", with_(("metadata.name", "m" * 51)), "metadata.name", "at most 50"),
+    ("name too long", with_(("metadata.name", "m" * 51)), "metadata.name",
+     "the limit is 50 because the operator derives its children's names from it"),
+    ("misspelt metadata", with_(("metadata", {"nmae": "demo"})), "metadata.nmae", "did you mean name?"),
+    ("unknown mig profile", with_(("spec.runtime", {"resources": {"migProfile": "9g.99gb"}})),
+     "spec.runtime.resources.migProfile", "not a MIG profile of any GPU in NVIDIA's MIG user guide"),
+    ("mig profile of another gpu", with_(("spec.runtime", {"resources": {
+        "gpuProduct": "NVIDIA-A100-SXM4-40GB", "migProfile": "1g.10gb.me"}})),
+     "spec.runtime.resources.migProfile", "does not exist on NVIDIA-A100-SXM4-40GB (A100 40GB)"),
+    ("mig profile with +", with_(("spec.runtime", {"resources": {"migProfile": "1g.10gb+me"}})),
+     "spec.runtime.resources.migProfile", "write '1g.10gb.me'"),
+    ("image with a newline", with_(("spec.runtime", {"image": "nvcr.io/nvidia/tritonserver:24.10-py3\nx: y"})),
+     "spec.runtime.image", "contains a newline"),
+    ("image with a short digest", with_(("spec.runtime", {"image": "nvcr.io/nvidia/tritonserver@sha256:" + "a" * 63})),
+     "spec.runtime.image", "a sha256 digest is 64 lowercase hex digits"),
+    ("image with upper case", with_(("spec.runtime", {"image": "nvcr.io/NVIDIA/tritonserver:24.10-py3"})),
+     "spec.runtime.image", "must be lower case"),
+    ("too many backend parameters", with_((CONFIG, {"parameters": {f"k{i}": "v" for i in range(65)}})),
+     f"{CONFIG}.parameters", "at most 64"),
+    ("huge affinity", with_(("spec.runtime", {"affinity": {"nodeAffinity": {"x": "y" * 70_000}}})),
+     "spec.runtime.affinity", "the limit is 64 KiB"),
     ("missing model", with_(("spec", {})), "spec.model", "required"),
     ("duplicate tensor", with_((CONFIG, {"outputs": [{"name": "y", "dataType": "FP32", "dims": [1]}] * 2})),
      f"{CONFIG}.outputs", "duplicate tensor name"),
@@ -139,7 +161,8 @@ def test_bad_input_names_the_field_and_the_fix(case: str, doc: dict, path: str, 
 # a version or a namespace/name reference gets a friendlier message here.
 PYTHON_ONLY = {"unknown field", "hostNetwork passthrough", "serviceAccountName passthrough", "misspelt field",
                "encoded path traversal", "pvc without path", "unsafe triton flag", "reserved env",
-               "duplicate tensor"}
+               "duplicate tensor", "misspelt metadata", "mig profile of another gpu", "image with a short digest",
+               "huge affinity", "reshape changes the size"}
 
 
 @pytest.mark.parametrize("case,doc,path,words", [b for b in BAD if b[0] not in PYTHON_ONLY],
@@ -169,6 +192,39 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(InvalidSpec) as caught:
         parse_model_deployment(doc)
     assert {p.path for p in caught.value.problems} == {"spec.replicas", "spec.model.format", "spec.runtime.privileged"}
+
+
+@pytest.mark.parametrize("doc,expected", [
+    (with_(("spec.autoscaling", {"minReplicas": 5, "maxReplicas": 2, "target": "fast"})),
+     {"spec.autoscaling.target": "a duration such as", "spec.autoscaling.minReplicas": "must be ≤ maxReplicas"}),
+    (with_(("spec.autoscaling", {"minReplicas": 5, "maxReplicas": 2, "target": 50})),
+     {"spec.autoscaling.target": "takes a duration", "spec.autoscaling.minReplicas": "must be ≤ maxReplicas"}),
+    (with_(("spec.rollout", {"strategy": "BlueGreen", "steps": [{"weight": 50}, {"weight": 10}, {"weight": 120}]})),
+     {"spec.rollout.steps[2].weight": "≤ 100", "spec.rollout.steps": "Canary strategy only",
+      "spec.rollout.steps[1].weight": "strictly increasing"}),
+    (with_(("spec.replicas", "x"), ("spec.model.format", "python"),
+           ("spec.model.config", {"instanceGroups": [{"kind": "GPU"}], "optimization": {"tensorrt": "FP16"}})),
+     {"spec.replicas": "must be an integer", "spec.model.config.optimization.tensorrt": "onnx models only",
+      "spec.model.config.instanceGroups[0].kind": "need a GPU"}),
+    (with_(("spec.model.uri", "ftp://host/m.onnx"), ("spec.runtime", {"resources": {"memory": "lots"}}),
+           ("spec.model.config", {"instanceGroups": [{"kind": "GPU"}]})),
+     {"spec.model.uri": "unsupported scheme", "spec.runtime.resources.memory": "a quantity such as",
+      "spec.model.config.instanceGroups[0].kind": "need a GPU"}),
+], ids=["autoscaling-field-and-rule", "autoscaling-two-rules", "rollout-three-problems", "spec-field-and-rules",
+        "rule-over-fields-of-nested-models-with-errors"])
+def test_cross_field_rules_are_reported_beside_field_errors(doc: dict, expected: dict[str, str]) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        parse_model_deployment(doc)
+    found = {p.path: p.message for p in caught.value.problems}
+    assert set(found) == set(expected), found
+    for path, words in expected.items():
+        assert words in found[path], found
+
+
+def test_an_image_pinned_by_digest_is_accepted() -> None:
+    image = "nvcr.io/nvidia/tritonserver:24.10-py3@sha256:" + "0123456789abcdef" * 4
+    assert parse_model_deployment(with_(("spec.runtime", {"image": image}))).spec.runtime.image == image
+    assert api_server_rejections(with_(("spec.runtime", {"image": image}))) == []
 
 
 def test_model_name_is_immutable_on_update() -> None:

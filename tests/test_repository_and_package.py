@@ -13,7 +13,8 @@ from modeldeploy.api import parse_model_deployment
 from modeldeploy.builders import render_model_config
 from modeldeploy.cli import main
 from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
-from modeldeploy_runtime.package import package_module, parse_example_input
+from modeldeploy_runtime.example_inputs import parse_example_input
+from modeldeploy_runtime.package import package_module
 from modeldeploy_runtime.repository import build_repository
 from support.specs import with_
 

@@ -6,15 +6,19 @@ import argparse
 import json
 import os
 import sys
+import traceback
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .api.image_reference import image_reference_problem
 from .builders import DEFAULT_RUNTIME_IMAGE, BuildOptions, build_all
 from .crdgen import build_crd, build_peering_crds
 from .documents import LoadResult, load_file, load_text
 from .yamlio import dump, dump_all
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+# Exit codes of the commands here (the runtime's own are in modeldeploy_runtime.errors; docs list both).
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_NO_CLUSTER, EXIT_BUG = 0, 1, 2, 3, 70
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `modeldeploy render ... | head`
         return EXIT_OK
+    except Exception as err:  # noqa: BLE001 - every expected failure has its own message; this is a bug
+        if os.environ.get("MODELDEPLOY_DEBUG"):
+            raise
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        print(f"modeldeploy: unexpected error, a bug: {type(err).__name__}: {err} "
+              f"(at {Path(frame.filename).name}:{frame.lineno}); rerun with MODELDEPLOY_DEBUG=1 for the "
+              "traceback and report it", file=sys.stderr)
+        return EXIT_BUG
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,13 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="print the Kubernetes objects a ModelDeployment produces (offline)")
     render.add_argument("-f", "--filename", required=True, help="YAML file with ModelDeployments, or - for stdin")
     render.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
-    render.add_argument("--runtime-image", default=DEFAULT_RUNTIME_IMAGE,
+    render.add_argument("--runtime-image", default=DEFAULT_RUNTIME_IMAGE, type=_image_reference,
                         help="image of the fetch/build-repo init containers (default: %(default)s)")
+    render.add_argument("--local", action="store_true", help=_LOCAL_HELP)
     render.set_defaults(func=_cmd_render)
 
     validate = sub.add_parser("validate", help="check ModelDeployment files and report every problem")
     validate.add_argument("-f", "--filename", required=True, action="append",
                           help="YAML file (repeatable), or - for stdin")
+    validate.add_argument("--local", action="store_true", help=_LOCAL_HELP)
     validate.set_defaults(func=_cmd_validate)
 
     _add_operator_command(sub)
@@ -64,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     from modeldeploy_runtime.commands import add_commands  # noqa: PLC0415 - the data-plane commands
     add_commands(sub, _load)
     return parser
+
+
+_LOCAL_HELP = "the files are for `modeldeploy serve` on this machine: no warning about relative file: URIs"
+
+
+def _image_reference(value: str) -> str:
+    problem = image_reference_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -93,7 +117,7 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
     op.add_argument("--relist-seconds", type=float, default=float(_env("RELIST_SECONDS", "600")),
                     help="how often every watched kind is listed again to repair what a watch missed "
                          "(default: %(default)s)")
-    op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE))
+    op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE), type=_image_reference)
     op.add_argument("--peering", default=_env("PEERING", "modeldeploy"),
                     help="kopf peering object shared by the replicas (default: %(default)s)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")) or None,
@@ -121,7 +145,12 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)
         return EXIT_USAGE
-    return run(options)
+    from .clients.kube import NoClusterConfig  # noqa: PLC0415 - with the handlers, for this command only
+    try:
+        return run(options)
+    except NoClusterConfig as err:
+        print(f"modeldeploy operator: {err}", file=sys.stderr)
+        return EXIT_NO_CLUSTER
 
 
 def _load(filename: str) -> LoadResult:
@@ -152,7 +181,7 @@ def _generated_header(command: str = "crd", source: str = "the API models") -> s
 
 def _cmd_render(args: argparse.Namespace) -> int:
     result = _load(args.filename)
-    for message in result.messages():
+    for message in result.messages(cluster=not args.local):
         print(message, file=sys.stderr)
     if not result.ok:
         return EXIT_INVALID
@@ -170,8 +199,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for filename in args.filename:
         result = _load(filename)
-        for message in result.messages():
-            print(message, file=sys.stderr if not result.ok else sys.stdout)
+        for message in result.messages(cluster=not args.local):
+            print(message, file=sys.stderr if not result.ok or ": warning: " in message else sys.stdout)
         if result.ok:
             names = ", ".join(md.name for md in result.model_deployments)
             print(f"{result.source}: valid ({names})")

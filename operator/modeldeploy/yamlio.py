@@ -41,8 +41,19 @@ class Document:
     data: Any
 
 
+# Bounds checked on the parsed node graph before any Python object is built:
+# a few kilobytes of anchors and aliases ("billion laughs") expand to billions
+# of nodes. A ModelDeployment has a few hundred nodes; a large one, a few thousand.
+MAX_TEXT_BYTES = 4 << 20
+MAX_NODES = 50_000  # per document, counting every alias as the nodes it expands to
+MAX_DEPTH = 64
+
+
 def load_documents(text: str) -> list[Document]:
     """Every non-empty document of a YAML stream, with where it starts."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_TEXT_BYTES:
+        raise YamlSyntaxError(f"the file is over {MAX_TEXT_BYTES >> 20} MiB; a ModelDeployment is a few KiB "
+                              "(Kubernetes stores at most 1 MiB per object)")
     loader = yaml.SafeLoader(text)
     docs: list[Document] = []
     try:
@@ -51,6 +62,7 @@ def load_documents(text: str) -> list[Document]:
             node = loader.get_node()
             if node is None:
                 continue
+            _check_bounds(node, index)
             data = loader.construct_document(node)
             if data is not None:
                 docs.append(Document(index=index, line=node.start_mark.line + 1, data=data))
@@ -61,6 +73,44 @@ def load_documents(text: str) -> list[Document]:
         raise YamlSyntaxError(f"YAML syntax error at {where}: {err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise YamlSyntaxError(f"YAML error: {err}") from None
+    except RecursionError:
+        raise YamlSyntaxError(f"YAML nested too deeply (the limit is {MAX_DEPTH} levels)") from None
     finally:
         loader.dispose()
     return docs
+
+
+def _check_bounds(root: yaml.Node, index: int) -> None:
+    """Refuse a document whose aliases expand past MAX_NODES, or that nests past MAX_DEPTH."""
+    expanded: dict[int, int] = {}  # node id -> nodes it stands for, aliases expanded
+    within: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in expanded:
+            return expanded[key]
+        if key in within:
+            raise YamlSyntaxError(f"document {index + 1} (line {node.start_mark.line + 1}): "
+                                  "an alias refers to its own anchor (a recursive structure)")
+        if depth > MAX_DEPTH:
+            raise YamlSyntaxError(f"document {index + 1} (line {node.start_mark.line + 1}): "
+                                  f"nested deeper than {MAX_DEPTH} levels")
+        within.add(key)
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_NODES:
+                raise YamlSyntaxError(
+                    f"document {index + 1} (line {root.start_mark.line + 1}): expands to more than {MAX_NODES:,} "
+                    "YAML nodes (anchors and aliases, a 'billion laughs' document?); refused before parsing it")
+        within.discard(key)
+        expanded[key] = total
+        return total
+
+    size(root, 0)

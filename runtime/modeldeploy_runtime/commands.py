@@ -36,9 +36,14 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     build.set_defaults(func=_guard(_build_repo))
 
     package = sub.add_parser("package", help="turn a torch model into a Triton model folder")
-    package.add_argument("model", type=Path, help="TorchScript file, or a module saved with torch.save")
+    package.add_argument("model", type=Path,
+                         help="TorchScript file, a model saved with torch.save(model), or a state dict (with --model-class)")
     package.add_argument("--example-input", action="append", required=True,
-                         help="SHAPE[:DTYPE] with the batch first, e.g. 8x16:float32 (repeat for more inputs)")
+                         help="SHAPE[:DTYPE][VALUES] with the batch first, e.g. 8x16:float32, '8x4:int64[0,10)' "
+                              "(integers 0-9), '8x4:int64{1,5,7}'; one per forward() input, in order")
+    package.add_argument("--model-class", metavar="MODULE:CLASS",
+                         help="where the model's class lives, e.g. tinynet:TinyNet or train.py:TinyCNN (for a class "
+                              "defined in the script that saved the model, and to build a model from a state dict)")
     package.add_argument("-o", "--output", type=Path, required=True, help="model folder to write")
     package.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization of Linear layers")
     package.add_argument("--max-batch-size", type=int, default=64)
@@ -94,15 +99,18 @@ def _build_repo(args: argparse.Namespace) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
-    from .package import load_model, package_module, parse_example_input  # noqa: PLC0415
+    from .example_inputs import parse_example_input  # noqa: PLC0415
+    from .package import package_module  # noqa: PLC0415
+    from .torch_loading import load_model  # noqa: PLC0415
     examples = [parse_example_input(spec) for spec in args.example_input]
-    report = package_module(load_model(args.model), examples, args.output, quantize=args.quantize)
+    model = load_model(args.model, args.model_class)
+    report = package_module(model, examples, args.output, quantize=args.quantize, specs=args.example_input)
     print(f"wrote {args.output}/model.pt and {args.output}/model.py")
     if report.quantization:
-        q = report.quantization
-        print(f"int8: size {q.size_before} → {q.size_after} bytes ({q.size_after / q.size_before:.2f}×), "
-              f"latency {q.latency_before_ms:.3f} → {q.latency_after_ms:.3f} ms, "
-              f"max abs error {q.max_abs_error:.2e}, mean relative error {q.mean_rel_error:.2e}")
+        print(report.quantization.summary())
+        warning = report.quantization.warning()
+        if warning:
+            print(warning, file=sys.stderr)
     print("Add to spec.model (format: python locally, torchscript with the libtorch backend):")
     print(report.config_yaml(args.max_batch_size), end="")
     return 0
@@ -128,7 +136,7 @@ def _stop_like_ctrl_c(signum: int, frame: object) -> None:  # noqa: ARG001 - sig
 
 def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
     from .infer import as_json, curl_example, example_inputs, infer  # noqa: PLC0415
-    from .serve import ServeOptions, serving  # noqa: PLC0415
+    from .serve import ServeOptions, default_workdir, serving  # noqa: PLC0415
     md = _pick(load, args.filename, args.name)
     options = ServeOptions(http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
                            workdir=args.workdir, ready_timeout_seconds=args.ready_timeout)
@@ -137,7 +145,7 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
     print(f"serving {md.name}: fetching {md.spec.model.uri} and starting Triton…", file=sys.stderr)
     try:
         with serving(md, base_dir, options) as server:
-            print(f"{md.name} is ready (model {md.model_name}, version {md.spec.model.version}) "
+            print(f"{md.name} is ready (model {md.model_name}, version {md.spec.model.version}, smoke inference passed) "
                   f"in {server.seconds_to_ready:.1f}s")
             print(f"  HTTP     http://{server.http_url}/v2/models/{md.model_name}")
             print(f"  gRPC     {server.grpc_url}")
@@ -148,7 +156,8 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
                     print(f"inference over {protocol}: {as_json(outputs)}")
                 return 0
             print("Try it:")
-            print(f"  {curl_example(md, server.http_url)}")
+            request_file = (args.workdir or default_workdir(md)).resolve() / "request.json"
+            print(f"  {curl_example(md, server.http_url, request_file)}")
             print(f"  modeldeploy infer -f {args.filename} --url {server.http_url}")
             print("Ctrl-C stops the server.", flush=True)
             while server.triton.process.poll() is None:

@@ -22,6 +22,7 @@ from modeldeploy.builders.triton_config import FORMAT_BACKENDS
 from .errors import ExitCode, RuntimeFailure
 from .fetch import fetch
 from .repository import build_repository
+from .smoke import smoke
 from .triton_process import TritonProcess, free_port, start_triton, triton_home
 
 
@@ -92,6 +93,17 @@ def serving(md: ModelDeployment, base_dir: Path, options: ServeOptions = ServeOp
     triton = start_triton(args, workdir, log_path, ports)
     try:
         seconds = triton.wait_model_ready(md.model_name, model.version, options.ready_timeout_seconds)
+        _smoke_or_fail(md, triton)
         yield LocalServer(md=md, triton=triton, seconds_to_ready=seconds, admin_key=admin_key)
     finally:
         triton.stop(options.exit_timeout_seconds + 5)
+
+
+def _smoke_or_fail(md: ModelDeployment, triton: TritonProcess) -> None:
+    # Loaded is not working: a config whose inputs do not fit the model loads fine and fails
+    # on the first request. As strict as the cluster's rollout gate, which runs the same smoke.
+    result = smoke(md, triton.http_url)
+    if not result.ok:
+        raise RuntimeFailure(ExitCode.TRITON_FAILED, f"model {md.model_name} loaded, but a config-shaped inference "
+                                                     f"failed: {result.message}. Make spec.model.config match the "
+                                                     "model (`modeldeploy package` prints it)")

@@ -2,16 +2,55 @@
 
 `modeldeploy package` copies this file as model.py beside model.pt. It is the
 serving path where Triton's libtorch backend is absent (local serving, slim
-images). Requests that dynamic batching hands over together run as one
-forward pass, which is where batching pays off.
+images), and it is exactly as strict as that backend about names, so a
+config that serves here serves in the cluster:
+- inputs bind to forward()'s arguments by name, or all follow the
+  NAME__INDEX convention (INPUT__0, INPUT__1, ...) and bind by position;
+- outputs follow NAME__INDEX, the position in what forward() returns.
+A config that does neither fails to load, with the reason in Triton's log.
+Requests that dynamic batching hands over together run as one forward pass,
+which is where batching pays off.
 """
 
 import json
 import os
+import re
 
 import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
+
+_CONVENTION = re.compile(r"^.+__(\d+)$")
+
+
+def bind_inputs(declared, arguments):
+    """The declared input names in the order forward() takes them; raises ValueError on a mismatch."""
+    if set(declared) == set(arguments):
+        return list(arguments)
+    indices = [_CONVENTION.match(name) for name in declared]
+    if all(indices) and sorted(int(m[1]) for m in indices) == list(range(len(arguments))):
+        return sorted(declared, key=lambda name: int(_CONVENTION.match(name)[1]))
+    unknown = [name for name in declared if name not in arguments]
+    missing = [name for name in arguments if name not in declared]
+    raise ValueError(
+        f"config inputs {declared} do not match forward({', '.join(arguments)}): "
+        + (f"{', '.join(unknown)} is no argument of forward(); " if unknown else "")
+        + (f"forward() also needs {', '.join(missing)}; " if missing else "")
+        + f"name the inputs {', '.join(arguments)}, or INPUT__0..INPUT__{len(arguments) - 1} in forward()'s order "
+        "(Triton's libtorch backend accepts nothing else)"
+    )
+
+
+def output_positions(declared):
+    """The position in forward()'s result of each declared output; raises ValueError on a bad name."""
+    positions = []
+    for name in declared:
+        match = _CONVENTION.match(name)
+        if match is None:
+            raise ValueError(f"output {name!r} does not follow Triton's NAME__INDEX convention for TorchScript "
+                             "outputs: name it OUTPUT__<i>, i its position in what forward() returns")
+        positions.append(int(match[1]))
+    return positions
 
 
 class TritonPythonModel:
@@ -20,23 +59,36 @@ class TritonPythonModel:
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         torch.set_num_threads(int(os.environ.get("MODELDEPLOY_TORCH_THREADS", "1")))
         self.model = torch.jit.load(os.path.join(version_dir, "model.pt"), map_location="cpu").eval()
-        self.inputs = [tensor["name"] for tensor in config["input"]]
+        arguments = [a.name for a in self.model.forward.schema.arguments[1:]]
+        self.inputs = bind_inputs([tensor["name"] for tensor in config["input"]], arguments)
         self.outputs = [
-            (tensor["name"], pb_utils.triton_string_to_numpy(tensor["data_type"])) for tensor in config["output"]
+            (tensor["name"], position, pb_utils.triton_string_to_numpy(tensor["data_type"]))
+            for tensor, position in zip(config["output"], output_positions([t["name"] for t in config["output"]]))
         ]
 
     def execute(self, requests):
         arrays = [[pb_utils.get_input_tensor_by_name(r, name).as_numpy() for name in self.inputs] for r in requests]
         sizes = [request_arrays[0].shape[0] for request_arrays in arrays]
         batch = [torch.from_numpy(np.concatenate([a[i] for a in arrays])) for i in range(len(self.inputs))]
-        with torch.inference_mode():
-            result = self.model(*batch)
+        try:
+            with torch.inference_mode():
+                result = self.model(*batch)
+        except Exception as err:  # noqa: BLE001 - every request of the batch gets the model's own reason
+            # TorchScript puts its own trace first; the last line is the reason.
+            reason = ([line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)])[-1]
+            reason = re.sub(r"^\w+(Error|Exception): ", "", reason)
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(reason)) for _ in requests]
         results = result if isinstance(result, (tuple, list)) else (result,)
+        missing = [name for name, position, _ in self.outputs if position >= len(results)]
+        if missing:
+            error = pb_utils.TritonError(f"forward() returned {len(results)} tensor(s); no output at the "
+                                         f"position of {', '.join(missing)}")
+            return [pb_utils.InferenceResponse(error=error) for _ in requests]
         responses, start = [], 0
         for size in sizes:
             tensors = [
-                pb_utils.Tensor(name, out[start:start + size].numpy().astype(dtype, copy=False))
-                for (name, dtype), out in zip(self.outputs, results)
+                pb_utils.Tensor(name, results[position][start:start + size].numpy().astype(dtype, copy=False))
+                for name, position, dtype in self.outputs
             ]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             start += size

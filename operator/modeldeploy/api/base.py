@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 from pydantic.alias_generators import to_camel
+
+from .errors import FieldError  # noqa: F401 - the models import it from here
+from .rules import cross_field_rules, rules_on_partial  # noqa: F401 - likewise
 
 # A CEL rule attached to a model's schema: the CRD generator copies these into
 # x-kubernetes-validations, and the same rule is enforced in Python by the
@@ -32,18 +35,18 @@ class ApiModel(BaseModel):
         frozen=True,
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem_at_once(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Field errors no longer hide the cross-field rules (see rules.py).
+        try:
+            return handler(data)
+        except ValidationError as failed:
+            raise (rules_on_partial(cls, data, failed) or failed) from None
+
     def to_wire(self) -> dict[str, Any]:
         """The object as the Kubernetes API would store it: camelCase, no unset fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-class FieldError(ValueError):
-    """A cross-field rule failed: names the offending field relative to the model."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

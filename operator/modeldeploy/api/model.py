@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import posixpath
 import re
+from collections.abc import Iterator
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, cel_rules
+from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, cel_rules, cross_field_rules
 
 URI_SCHEMES = ("file", "pvc", "http", "https", "s3", "gs")
 ModelFormat = Literal["onnx", "torchscript", "tensorrt", "python", "savedmodel"]
@@ -63,6 +65,13 @@ class TensorSpec(ApiModel):
         min_length=1, max_length=8,
         description="Shape without the batch dimension; -1 marks a variable-size dimension.",
     )
+    # Triton's rule: every tensor has at least one dimension besides the batch. A model
+    # that takes or returns one value per sample (shape [batch]) declares dims: [1] and
+    # reshape: [] (the shape the model itself sees); requests and responses are [batch, 1].
+    reshape: list[Dim] | None = Field(
+        default=None, max_length=8,
+        description="The shape the model sees, when it differs from dims: [] for one value per sample.",
+    )
     optional: bool | None = Field(default=None, description="Inputs only: the request may omit it.")
 
     model_config = ApiModel.model_config | {
@@ -72,12 +81,29 @@ class TensorSpec(ApiModel):
         )
     }
 
+    @field_validator("dims", mode="before")
+    @classmethod
+    def _not_empty(cls, dims: object) -> object:
+        if dims == []:
+            raise ValueError("is empty, and Triton needs at least one dimension: declare one value per sample "
+                             "as dims: [1] with reshape: []")
+        return dims
+
     @field_validator("dims")
     @classmethod
     def _no_zero_dims(cls, dims: list[int]) -> list[int]:
         if 0 in dims:
             raise ValueError("a dimension of 0 is not allowed; use -1 for variable size or a positive size")
         return dims
+
+    @model_validator(mode="after")
+    @cross_field_rules
+    def _reshape_keeps_size(self) -> Iterator[FieldError]:
+        if self.reshape is None or -1 in self.dims or -1 in self.reshape:
+            return
+        if math.prod(self.dims) != math.prod(self.reshape):
+            yield FieldError("reshape", f"{self.reshape} holds {math.prod(self.reshape)} values per sample, dims "
+                                        f"{self.dims} hold {math.prod(self.dims)}; a reshape keeps the size")
 
 
 def _tensor_list(description: str):  # noqa: ANN202 - a pydantic Field
@@ -156,7 +182,10 @@ class TritonModelConfig(ApiModel):
     dynamic_batching: DynamicBatching | None = None
     instance_groups: list[InstanceGroup] = Field(default_factory=list, max_length=8)
     version_policy: VersionPolicy | None = None
-    parameters: dict[str, str] = Field(default_factory=dict, description="Backend parameters (string values).")
+    # Bounded: every entry lands in the revision's ConfigMap (Kubernetes stores at most 1 MiB per object).
+    parameters: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=64, description="Backend parameters (string values).",
+    )
     optimization: Optimization | None = None
 
     model_config = ApiModel.model_config | {
@@ -170,26 +199,27 @@ class TritonModelConfig(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _batching_consistent(self) -> TritonModelConfig:
+    @cross_field_rules
+    def _batching_consistent(self) -> Iterator[FieldError]:
         for field, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             names = [t.name for t in tensors]
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
-                raise FieldError(field, f"duplicate tensor name {dupes[0]!r}; each name must be unique")
+                yield FieldError(field, f"duplicate tensor name {dupes[0]!r}; each name must be unique")
         for t in self.outputs:
             if t.optional is not None:
-                raise FieldError("outputs", f"{t.name}: optional applies to inputs only")
+                yield FieldError("outputs", f"{t.name}: optional applies to inputs only")
         if self.dynamic_batching is None:
-            return self
+            return
         if self.max_batch_size == 0:
-            raise FieldError("dynamicBatching", "needs maxBatchSize > 0; set maxBatchSize or remove dynamicBatching")
+            yield FieldError("dynamicBatching", "needs maxBatchSize > 0; set maxBatchSize or remove dynamicBatching")
+            return
         too_big = [b for b in self.dynamic_batching.preferred_batch_sizes if b > self.max_batch_size]
         if too_big:
-            raise FieldError(
+            yield FieldError(
                 "dynamicBatching.preferredBatchSizes",
                 f"{too_big[0]} exceeds maxBatchSize {self.max_batch_size}; lower it or raise maxBatchSize",
             )
-        return self
 
 
 class ModelSpec(ApiModel):
@@ -227,15 +257,15 @@ class ModelSpec(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _serves_a_loaded_version(self) -> ModelSpec:
+    @cross_field_rules
+    def _serves_a_loaded_version(self) -> Iterator[FieldError]:
         policy = self.config.version_policy if self.config else None
         if policy is not None and policy.versions is not None and int(self.version) not in policy.versions:
-            raise FieldError(
+            yield FieldError(
                 "config.versionPolicy.versions",
                 f"{policy.versions} does not include the served version {self.version}: Triton would not load it; "
                 f"add {self.version}, or serve one of the listed versions",
             )
-        return self
 
     @field_validator("uri")
     @classmethod

@@ -6,12 +6,14 @@ autoscaler and rollout controller give them behaviour.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from .autoscaling import BuiltinAutoscaler, HpaBehavior
-from .base import DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules, duration_seconds
+from .base import (DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules,
+                   cross_field_rules, duration_seconds)
 
 MAX_ROLLOUT_STEPS = 10
 AutoscalingMetric = Literal["queueTime", "pendingRequests", "inflight", "cpu"]
@@ -65,29 +67,28 @@ class Autoscaling(ApiModel):
         return duration_seconds(self.target) * 1000.0 if isinstance(self.target, str) else float(self.target)
 
     @model_validator(mode="after")
-    def _consistent(self) -> Autoscaling:
+    @cross_field_rules
+    def _consistent(self) -> Iterator[FieldError]:
         if self.min_replicas > self.max_replicas:
-            raise FieldError(
+            yield FieldError(
                 "minReplicas", f"must be ≤ maxReplicas ({self.min_replicas} > {self.max_replicas})",
             )
+        if self.metric == "cpu" and self.engine == "builtin":
+            yield FieldError("engine", "metric cpu is scaled by engine hpa or keda; set engine: hpa")
         if self.metric == "queueTime" and not isinstance(self.target, str):
-            raise FieldError("target", f'metric queueTime takes a duration: write target: "{self.target}ms"')
-        if self.metric != "queueTime" and not isinstance(self.target, int):
-            raise FieldError("target", f"metric {self.metric} takes a number, not {self.target!r}")
-        if self.metric == "cpu":
-            if not 1 <= int(self.target) <= 100:
-                raise FieldError("target", f"metric cpu takes a percentage between 1 and 100, not {self.target}")
-            if self.engine == "builtin":
-                raise FieldError("engine", "metric cpu is scaled by engine hpa or keda; set engine: hpa")
+            yield FieldError("target", f'metric queueTime takes a duration: write target: "{self.target}ms"')
+        elif self.metric != "queueTime" and not isinstance(self.target, int):
+            yield FieldError("target", f"metric {self.metric} takes a number, not {self.target!r}")
+        elif self.metric == "cpu" and not 1 <= int(self.target) <= 100:
+            yield FieldError("target", f"metric cpu takes a percentage between 1 and 100, not {self.target}")
         elif isinstance(self.target, int) and self.target < 1:
-            raise FieldError("target", f"must be at least 1, not {self.target}")
+            yield FieldError("target", f"must be at least 1, not {self.target}")
         if self.builtin is not None and self.engine != "builtin":
-            raise FieldError("builtin", f"applies to engine builtin only; remove it or set engine: builtin "
+            yield FieldError("builtin", f"applies to engine builtin only; remove it or set engine: builtin "
                                         f"(engine is {self.engine})")
         if self.behavior is not None and self.engine == "builtin":
-            raise FieldError("behavior", "is the HPA's behavior: it applies to engines hpa and keda; "
+            yield FieldError("behavior", "is the HPA's behavior: it applies to engines hpa and keda; "
                                          "tune the builtin engine under builtin")
-        return self
 
 class RolloutStep(ApiModel):
     weight: int = Field(ge=1, le=100, description="Percent of traffic to the new revision.")
@@ -190,22 +191,22 @@ class Rollout(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _steps_increase(self) -> Rollout:
+    @cross_field_rules
+    def _steps_increase(self) -> Iterator[FieldError]:
+        if self.steps and self.strategy != "Canary":
+            yield FieldError("steps", f"apply to the Canary strategy only; remove them for {self.strategy}")
         for index, (before, after) in enumerate(zip(self.steps, self.steps[1:]), start=1):
             if after.weight <= before.weight:
-                raise FieldError(
+                yield FieldError(
                     f"steps[{index}].weight",
                     f"weights must be strictly increasing ({after.weight} after {before.weight})",
                 )
-        if self.steps and self.strategy != "Canary":
-            raise FieldError("steps", f"apply to the Canary strategy only; remove them for {self.strategy}")
         if self.max_surge == 0 and self.max_unavailable == 0 and self.strategy != "Recreate":
-            raise FieldError("maxUnavailable", "maxSurge and maxUnavailable cannot both be 0: a rollout needs "
+            yield FieldError("maxUnavailable", "maxSurge and maxUnavailable cannot both be 0: a rollout needs "
                                                "room for one new pod; allow maxSurge: 1 (one extra GPU pod) or "
                                                "maxUnavailable: 1 (one pod fewer while it starts)")
         if self.traffic_routing is not None and self.strategy != "Canary":
-            raise FieldError("trafficRouting", f"applies to the Canary strategy only, not {self.strategy}")
-        return self
+            yield FieldError("trafficRouting", f"applies to the Canary strategy only, not {self.strategy}")
 
 
 class NetworkPolicySpec(ApiModel):

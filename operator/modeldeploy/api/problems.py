@@ -107,11 +107,26 @@ def _explain(e: dict[str, Any]) -> tuple[str, str]:
         sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()))
         return _path(loc), f"must be {sign} {bound}, not {_shown(given)}"
+    if kind == "string_too_long" and _path(loc) in _WHY_TOO_LONG:
+        return _path(loc), (f"is {len(given)} characters; the limit is {ctx['max_length']} because "
+                            f"{_WHY_TOO_LONG[_path(loc)]}")
     if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
-        return _path(loc), e["msg"].replace("List", "the list").replace("String", "the string").lower()
+        unit = "characters" if kind.startswith("string") else "entries"
+        size = f"{len(given)} {unit}" if isinstance(given, (str, list, dict)) else "too many"
+        if "max_length" in ctx:
+            return _path(loc), f"has {size}; at most {ctx['max_length']} are allowed"
+        return _path(loc), f"has {size}; at least {ctx['min_length']} are needed"
     if kind == "value_error":
         return _path(loc), str(ctx.get("error", e["msg"]))
     return _path(loc), e["msg"]
+
+
+# Limits whose reason is not obvious from the field alone.
+_WHY_TOO_LONG = {
+    "metadata.name": "the operator derives its children's names from it (Service <name>-metrics, Deployment "
+                     "<name>-v<version>, ConfigMap <name>-v<version>-config), and Kubernetes allows 63 "
+                     "characters in Service names and label values",
+}
 
 
 def _path(loc: list[Any]) -> str:

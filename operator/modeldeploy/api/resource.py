@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
-from .base import ApiModel, FieldError, cel_rules
+from .base import ApiModel, FieldError, cel_rules, cross_field_rules
+from .rules import error_details
 from .model import ModelSpec
 from .policies import Autoscaling, NetworkPolicySpec, Rollout
 from .runtime import RuntimeSpec
@@ -26,9 +28,32 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME_LENGTH = 50
 
 
+# Every field of a Kubernetes ObjectMeta. Objects read from a cluster carry the
+# server-set ones, so they are accepted and ignored; any other key is a typo
+# that would otherwise vanish (metadata.namspace would deploy into "default").
+OBJECT_META_FIELDS = frozenset({
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+    "ownerReferences", "finalizers", "managedFields",
+})
+
+
 class ObjectMeta(ApiModel):
     # Objects read from a cluster carry many server-set fields; only these matter here.
     model_config = ApiModel.model_config | ConfigDict(extra="ignore", strict=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        unknown = [{"type": "extra_forbidden", "loc": (key,), "input": data[key]}
+                   for key in (data if isinstance(data, dict) else ()) if key not in OBJECT_META_FIELDS]
+        try:
+            meta = handler(data)
+        except ValidationError as failed:
+            raise ValidationError.from_exception_data(cls.__name__, unknown + error_details(failed)) from None
+        if unknown:
+            raise ValidationError.from_exception_data(cls.__name__, unknown)
+        return meta
 
     name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)
     namespace: str = "default"
@@ -71,7 +96,8 @@ class ModelDeploymentSpec(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _blue_green_fits_the_budget(self) -> ModelDeploymentSpec:
+    @cross_field_rules
+    def _blue_green_fits_the_budget(self) -> Iterator[FieldError]:
         rollout = self.rollout
         copies = self.autoscaling.max_replicas if self.autoscaling else self.replicas
         if rollout.strategy == "BlueGreen" and rollout.max_surge < copies:
@@ -79,30 +105,29 @@ class ModelDeploymentSpec(ApiModel):
             per_pod = resources.gpus if resources.gpus else (1 if resources.mig_profile else 0)
             cost = f" ({copies * per_pod} {'MIG slices' if resources.mig_profile else 'GPUs'})" if per_pod else ""
             what = "autoscaling.maxReplicas" if self.autoscaling else "replicas"
-            raise FieldError(
+            yield FieldError(
                 "rollout.maxSurge",
                 f"BlueGreen needs {copies} extra pods{cost} for its full preview copy ({what}: {copies}); "
                 f"maxSurge is {rollout.max_surge}: raise maxSurge to {copies}, or use strategy Canary, which fits "
                 "in the surge",
             )
-        return self
 
     @model_validator(mode="after")
-    def _model_fits_runtime(self) -> ModelDeploymentSpec:
+    @cross_field_rules
+    def _model_fits_runtime(self) -> Iterator[FieldError]:
         config = self.model.config
         if config is None:
-            return self
+            return
+        if config.optimization and config.optimization.tensorrt and self.model.format != "onnx":
+            yield FieldError("model.config.optimization.tensorrt",
+                             f"accelerates onnx models only, not {self.model.format}; remove it")
         has_gpu = self.runtime.resources.gpus > 0 or self.runtime.resources.mig_profile is not None
         for index, group in enumerate(config.instance_groups):
             if group.kind == "GPU" and not has_gpu:
-                raise FieldError(
+                yield FieldError(
                     f"model.config.instanceGroups[{index}].kind",
                     "GPU instances need a GPU: set runtime.resources.gpus or migProfile, or use kind CPU",
                 )
-        if config.optimization and config.optimization.tensorrt and self.model.format != "onnx":
-            raise FieldError("model.config.optimization.tensorrt",
-                             f"accelerates onnx models only, not {self.model.format}; remove it")
-        return self
 
 
 class ModelDeployment(ApiModel):

@@ -7,12 +7,16 @@ Triton arguments come from an allow-list.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, Quantity, cel_rules
+from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, Quantity, cel_rules, cross_field_rules
+from .image_reference import IMAGE_REFERENCE_PATTERN, image_reference_problem
+from .mig import KNOWN_MIG_PROFILES, mig_profile_problem
 
 DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 
@@ -26,6 +30,7 @@ SAFE_TRITON_ARGS = (
 )
 _ARG = re.compile(r"^--(?P<flag>[a-z-]+)=.+$")
 RESERVED_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "PATH")
+MAX_AFFINITY_BYTES = 64 * 1024
 
 
 class Resources(ApiModel):
@@ -34,9 +39,11 @@ class Resources(ApiModel):
         default=None, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="Pin to nodes whose nvidia.com/gpu.product label has this value, e.g. NVIDIA-H100-80GB-HBM3.",
     )
+    # Checked against NVIDIA's published profiles (mig.py); the CRD carries them as an enum.
     mig_profile: str | None = Field(
-        default=None, pattern=r"^[1-9]g\.[0-9]+gb(\.me)?$",
-        description="A MIG slice per replica instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb).",
+        default=None, max_length=32, json_schema_extra={"enum": list(KNOWN_MIG_PROFILES)},
+        description="A MIG slice per replica instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb); "
+                    "a profile of NVIDIA's MIG user guide, with '+' written '.' (1g.10gb.me).",
     )
     cpu: Quantity = Field(default="2", description="CPU request.")
     memory: Quantity = Field(default="4Gi", description="Memory request and limit.")
@@ -51,12 +58,16 @@ class Resources(ApiModel):
     }
 
     @model_validator(mode="after")
-    def _one_kind_of_gpu(self) -> Resources:
+    @cross_field_rules
+    def _one_kind_of_gpu(self) -> Iterator[FieldError]:
         if self.mig_profile is not None and self.gpus > 0:
-            raise FieldError("migProfile", f"set either gpus ({self.gpus}) or migProfile, not both; remove one")
+            yield FieldError("migProfile", f"set either gpus ({self.gpus}) or migProfile, not both; remove one")
         if self.gpu_product is not None and self.gpus == 0 and self.mig_profile is None:
-            raise FieldError("gpuProduct", "needs gpus > 0 or a migProfile; request a GPU or remove gpuProduct")
-        return self
+            yield FieldError("gpuProduct", "needs gpus > 0 or a migProfile; request a GPU or remove gpuProduct")
+        if self.mig_profile is not None:
+            problem = mig_profile_problem(self.mig_profile, self.gpu_product)
+            if problem:
+                yield FieldError("migProfile", problem)
 
 
 class Toleration(ApiModel):
@@ -80,23 +91,55 @@ class EnvVar(ApiModel):
 
 
 class RuntimeSpec(ApiModel):
-    image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, max_length=512, description="Triton server image.")
+    image: str = Field(
+        default=DEFAULT_TRITON_IMAGE, min_length=1, max_length=512,
+        json_schema_extra={"pattern": IMAGE_REFERENCE_PATTERN},
+        description="Triton server image, REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]. Pin a digest "
+                    "(@sha256:...) in production: a tag can be moved to other bytes.",
+    )
     image_pull_secrets: list[Annotated[str, Field(pattern=DNS1123_SUBDOMAIN, max_length=253)]] = Field(
         default_factory=list, max_length=8, description="Names of Secrets used to pull the images.",
     )
     resources: Resources = Field(default_factory=Resources)
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, max_length=32, description="Node labels the pods require (label keys and values).",
+    )
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
     affinity: dict[str, Any] | None = Field(
         default=None, description="A core/v1 Affinity, passed to the pod as is.",
         json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
     )
     priority_class_name: str | None = Field(default=None, max_length=253, pattern=DNS1123_SUBDOMAIN)
-    args: list[str] = Field(
+    args: list[Annotated[str, Field(max_length=1024)]] = Field(
         default_factory=list, max_length=32,
         description="Extra Triton flags as --flag=value, from: " + ", ".join(SAFE_TRITON_ARGS) + ".",
     )
     env: list[EnvVar] = Field(default_factory=list, max_length=64)
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {"rule": "!has(self.image) || !self.image.matches('\\\\s')",
+             "message": "image: an image reference holds no whitespace or newline"},
+        )
+    }
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, image: str) -> str:
+        problem = image_reference_problem(image)
+        if problem:
+            raise ValueError(problem)
+        return image
+
+    @field_validator("affinity")
+    @classmethod
+    def _affinity_size(cls, affinity: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Free-form, so bounded by size: it is copied into every pod template.
+        size = len(json.dumps(affinity, separators=(",", ":"))) if affinity else 0
+        if size > MAX_AFFINITY_BYTES:
+            raise ValueError(f"is {size // 1024} KiB; the limit is {MAX_AFFINITY_BYTES // 1024} KiB "
+                             "(a real affinity is a few hundred bytes)")
+        return affinity
 
     @field_validator("args")
     @classmethod

@@ -98,6 +98,9 @@ def _fill_tensor(target, tensor: TensorSpec) -> None:  # noqa: ANN001 - ModelInp
     target.name = tensor.name
     target.data_type = mc.DataType.Value(f"TYPE_{tensor.data_type}")
     target.dims.extend(tensor.dims)
+    if tensor.reshape is not None:
+        target.reshape.SetInParent()  # present even when empty: reshape { } is one value per sample
+        target.reshape.shape.extend(tensor.reshape)
     if tensor.optional:
         target.optional = True
 

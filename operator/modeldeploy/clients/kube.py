@@ -9,6 +9,7 @@ to an observer (the operator's metrics). It blocks: call it from a thread.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,16 @@ LIST_PAGE = 500
 WriteObserver = Callable[[str, str], None]  # (verb, kind)
 
 
+class NoClusterConfig(RuntimeError):
+    """Neither in a pod nor given a usable kubeconfig: there is no cluster to talk to."""
+
+    def __init__(self, reason: str):
+        kubeconfig = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        super().__init__(f"no cluster to talk to: not running in a pod, and {kubeconfig} is not a usable "
+                         f"kubeconfig ({reason}); point KUBECONFIG at your cluster's kubeconfig, or install "
+                         "the operator in the cluster (docs/install.md)")
+
+
 class KubeClient:
     def __init__(self, api: k8s.ApiClient, *, on_write: WriteObserver | None = None):
         self._api = api
@@ -42,7 +53,10 @@ class KubeClient:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
         except ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)
+            try:
+                k8s_config.load_kube_config(client_configuration=configuration)
+            except Exception as err:  # noqa: BLE001 - any failure here means: no usable kubeconfig
+                raise NoClusterConfig(str(err).strip() or type(err).__name__) from None
         return cls(k8s.ApiClient(configuration), on_write=on_write)
 
     # -- writes ---------------------------------------------------------------------------------------
@@ -154,4 +168,4 @@ def _server_message(data: bytes) -> str:
     return str(status)[:500]
 
 
-__all__ = ["APPLY", "FIELD_MANAGER", "KubeClient", "ApiError"]
+__all__ = ["APPLY", "FIELD_MANAGER", "KubeClient", "ApiError", "NoClusterConfig"]

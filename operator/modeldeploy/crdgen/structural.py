@@ -16,7 +16,7 @@ Schema = dict[str, Any]
 # JSON Schema keywords that carry over to OpenAPI v3 as they are.
 _KEPT = {
     "type", "description", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength",
-    "minItems", "maxItems", "format", "default",
+    "minItems", "maxItems", "minProperties", "maxProperties", "format", "default",
     "x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
     "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
 }
@@ -97,7 +97,8 @@ def _inline_ref(node: Schema, defs: dict[str, Schema]) -> Schema:
 
 
 _ORDER = ["type", "description", "x-kubernetes-int-or-string", "anyOf", "enum", "default", "format",
-          "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "required",
+          "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "minProperties",
+          "maxProperties", "required",
           "properties", "additionalProperties", "items", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
           "x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations"]
 

@@ -154,6 +154,8 @@ class Reconciler:
             while True:
                 outcome = self._measured(key)
                 with self._guard:
+                    if outcome.retry_after is not None:
+                        self._dirty.discard(key)  # backing off: the scheduled retry sees the latest state
                     if key not in self._dirty:
                         self._running.discard(key)
                         return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -12,8 +13,36 @@ from urllib3.util.retry import Retry
 from ..errors import ExitCode, RuntimeFailure
 from .digest import CHUNK, copy_stream
 
-RETRY = Retry(total=5, connect=5, read=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-              allowed_methods=frozenset({"GET"}), raise_on_status=False, respect_retry_after_header=True)
+class AnnouncedRetry(Retry):
+    """urllib3's Retry, saying on stderr what failed before each wait: 15 silent seconds look like a hang."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001, ANN201
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when none are left
+        where = f"{_pool.host}:{_pool.port}" if _pool is not None else "the server"
+        wait = retry.get_retry_after(response) if response is not None else None
+        wait = retry.get_backoff_time() if wait is None else wait
+        print(f"fetch: {failure_words(error, response)} at {where}, retrying ({len(retry.history)}/{RETRIES}) "
+              f"in {wait:.1f}s", file=sys.stderr, flush=True)
+        return retry
+
+
+def failure_words(error: Exception | None, response: urllib3.BaseHTTPResponse | None = None) -> str:
+    text = str(error or "")
+    if response is not None and error is None:
+        return f"HTTP {response.status}"
+    if "refused" in text.lower():
+        return "connection refused"
+    if isinstance(error, urllib3.exceptions.NameResolutionError):
+        return "unknown host"
+    if isinstance(error, (urllib3.exceptions.TimeoutError, TimeoutError)):
+        return "timed out"
+    return type(error).__name__ if error else "failed"
+
+
+RETRIES = 5
+RETRY = AnnouncedRetry(total=RETRIES, connect=RETRIES, read=3, backoff_factor=0.5,
+                       status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
+                       raise_on_status=False, respect_retry_after_header=True)
 
 
 def _headers() -> dict[str, str]:
@@ -31,8 +60,11 @@ def fetch_http(uri: str, staging: Path, max_bytes: int, timeout_seconds: float =
     pool = urllib3.PoolManager(retries=RETRY, timeout=urllib3.Timeout(connect=10.0, read=timeout_seconds))
     try:
         response = pool.request("GET", uri, headers=_headers(), preload_content=False)
+    except urllib3.exceptions.MaxRetryError as err:
+        raise RuntimeFailure(ExitCode.NETWORK, f"{failure_words(err.reason)} at {_where(uri)} after {RETRIES} "
+                                               f"retries (GET {_safe(uri)})") from None
     except urllib3.exceptions.HTTPError as err:
-        raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)} failed: {type(err).__name__}") from None
+        raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)} failed: {failure_words(err)}") from None
     try:
         if response.status in (401, 403):
             raise RuntimeFailure(ExitCode.ACCESS_DENIED, f"GET {_safe(uri)}: HTTP {response.status}; check credentialsSecret")
@@ -50,6 +82,11 @@ def fetch_http(uri: str, staging: Path, max_bytes: int, timeout_seconds: float =
         return target, digest
     finally:
         response.release_conn()
+
+
+def _where(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _safe(uri: str) -> str:

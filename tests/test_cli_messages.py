@@ -1,0 +1,245 @@
+"""What a newcomer sees when a file or a command is wrong: one line saying what and how to fix it.
+
+Every test runs the `modeldeploy` console script as a user would and checks
+the message and the exit code, and that no traceback is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support.specs import minimal, with_
+
+from conftest import EXAMPLES, REPO
+
+pytestmark = pytest.mark.unit
+
+EXE = shutil.which("modeldeploy") or str(Path(sys.executable).parent / "modeldeploy")
+
+
+def modeldeploy(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    proc = subprocess.run([EXE, *args], capture_output=True, text=True, cwd=REPO, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    return proc
+
+
+def write(tmp_path: Path, *docs: object, raw: str | None = None) -> str:
+    path = tmp_path / "md.yaml"
+    path.write_text(raw if raw is not None else yaml.safe_dump_all(docs))
+    return str(path)
+
+
+# -- issue 14 item 1: the operator without a cluster ---------------------------------------------------------
+
+def test_operator_without_kubeconfig_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(tmp_path / "missing"), "KUBERNETES_SERVICE_HOST": ""}
+    proc = modeldeploy("operator", "--all-namespaces", env=env)
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("modeldeploy operator: no cluster to talk to: not running in a pod")
+    assert "point KUBECONFIG at your cluster's kubeconfig" in lines[0]
+
+
+# -- issue 14 item 4: validate reports everything, in one run ------------------------------------------------
+
+def test_validate_reports_field_errors_and_cross_field_rules_together(tmp_path: Path) -> None:
+    doc = with_(("spec.autoscaling", {"minReplicas": 5, "maxReplicas": 2, "target": "fast"}),
+                ("spec.rollout", {"strategy": "BlueGreen", "steps": [{"weight": 50}, {"weight": 10}]}))
+    proc = modeldeploy("validate", "-f", write(tmp_path, doc))
+    assert proc.returncode == 1
+    for line in ("spec.autoscaling.target: must be an integer or a duration",
+                 "spec.autoscaling.minReplicas: must be ≤ maxReplicas (5 > 2)",
+                 "spec.rollout.steps: apply to the Canary strategy only",
+                 "spec.rollout.steps[1].weight: weights must be strictly increasing (10 after 50)"):
+        assert line in proc.stderr, proc.stderr
+
+
+def test_a_misspelt_kind_is_an_error_with_did_you_mean(tmp_path: Path) -> None:
+    proc = modeldeploy("validate", "-f", write(tmp_path, {**minimal(), "kind": "ModelDeploymnt"}))
+    assert proc.returncode == 1
+    assert "document 1 (line 1) demo: kind: 'ModelDeploymnt' is not a kind of serving.modeldeploy.io; " \
+           "did you mean ModelDeployment?" in proc.stderr
+
+
+def test_skipped_documents_are_named_when_nothing_is_left(tmp_path: Path) -> None:
+    other = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
+    proc = modeldeploy("validate", "-f", write(tmp_path, other))
+    assert proc.returncode == 1
+    assert "document 1 (line 1) web: note: skipped apps/v1 Deployment: not a ModelDeployment" in proc.stderr
+    assert "no ModelDeployment found" in proc.stderr and "every document was skipped" in proc.stderr
+
+
+def test_two_documents_with_one_name_are_an_error(tmp_path: Path) -> None:
+    proc = modeldeploy("validate", "-f", write(tmp_path, minimal(), minimal()))
+    assert proc.returncode == 1
+    assert "document 2 (line 12) demo: metadata.name: team-a/demo is already defined by document 1 (line 1) demo" \
+        in proc.stderr
+    assert "valid (" not in proc.stdout
+
+
+def test_misspelt_metadata_field_gets_did_you_mean(tmp_path: Path) -> None:
+    proc = modeldeploy("validate", "-f", write(tmp_path, with_(("metadata", {"nmae": "demo", "namespace": "a"}))))
+    assert proc.returncode == 1
+    assert "metadata.nmae: unknown field; did you mean name?" in proc.stderr
+
+
+def test_the_name_limit_says_why(tmp_path: Path) -> None:
+    proc = modeldeploy("validate", "-f", write(tmp_path, with_(("metadata.name", "m" * 51))))
+    assert proc.returncode == 1
+    assert "metadata.name: is 51 characters; the limit is 50 because the operator derives its children's names" \
+        in proc.stderr
+
+
+# -- issue 14 item 5: relative file: URIs in cluster manifests -----------------------------------------------
+
+def test_render_and_validate_warn_about_relative_file_uris() -> None:
+    quickstart = str(REPO / "examples" / "quickstart.yaml")
+    for command in ("render", "validate"):
+        proc = modeldeploy(command, "-f", quickstart)
+        assert proc.returncode == 0
+        assert "warning: spec.model.uri: file:models/quickstart is relative to this file" in proc.stderr
+        assert "PersistentVolumeClaim (pvc://CLAIM/path), an object store" in proc.stderr
+        quiet = modeldeploy(command, "-f", quickstart, "--local")
+        assert quiet.returncode == 0 and "warning" not in quiet.stderr
+    for example in EXAMPLES:
+        if example.name != "quickstart.yaml":
+            assert "warning" not in modeldeploy("validate", "-f", str(example)).stderr
+
+
+# -- issue 14 item 7: MIG profiles from NVIDIA's table --------------------------------------------------------
+
+def test_mig_profiles_are_checked_against_nvidias_table(tmp_path: Path) -> None:
+    doc = with_(("spec.runtime", {"resources": {"migProfile": "9g.99gb"}}))
+    proc = modeldeploy("validate", "-f", write(tmp_path, doc))
+    assert proc.returncode == 1
+    assert "spec.runtime.resources.migProfile: '9g.99gb' is not a MIG profile of any GPU in NVIDIA's MIG user " \
+           "guide; known profiles: 1g.5gb," in proc.stderr
+    doc = with_(("spec.runtime", {"resources": {"gpuProduct": "NVIDIA-H100-80GB-HBM3", "migProfile": "3g.47gb"}}))
+    proc = modeldeploy("validate", "-f", write(tmp_path, doc))
+    assert "'3g.47gb' does not exist on NVIDIA-H100-80GB-HBM3 (H100 80GB); its profiles: 1g.10gb," in proc.stderr
+    doc = with_(("spec.runtime", {"resources": {"gpuProduct": "NVIDIA-H100-NVL", "migProfile": "3g.47gb"}}))
+    assert modeldeploy("validate", "-f", write(tmp_path, doc)).returncode == 0
+
+
+# -- issue 11 item 8: YAML alias bombs ------------------------------------------------------------------------
+
+BILLION_LAUGHS = """\
+apiVersion: serving.modeldeploy.io/v1alpha1
+kind: ModelDeployment
+metadata: {name: bomb}
+spec:
+  model: {uri: "s3://b/m.onnx", version: "1", format: onnx}
+  runtime:
+    affinity:
+      a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+      b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+      c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+      d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+      e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+      f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+      g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+      h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+      i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "render", "serve"])
+def test_alias_bombs_are_refused_before_parsing(tmp_path: Path, command: str) -> None:
+    start = time.monotonic()
+    proc = modeldeploy(command, "-f", write(tmp_path, raw=BILLION_LAUGHS), timeout=30)
+    assert time.monotonic() - start < 15
+    assert proc.returncode in (1, 2) and proc.stdout == ""
+    assert "expands to more than 50,000 YAML nodes (anchors and aliases" in proc.stderr
+
+
+def test_recursive_aliases_are_refused(tmp_path: Path) -> None:
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw="a: &a [*a]\n"))
+    assert proc.returncode == 1 and "an alias refers to its own anchor" in proc.stderr
+
+
+# -- issue 11 item 9: oversized specs -------------------------------------------------------------------------
+
+def test_a_megabyte_of_backend_parameters_is_refused(tmp_path: Path) -> None:
+    parameters = {f"p{i}": "x" * 4096 for i in range(270)}  # 1.1 MB, all of it headed for the ConfigMap
+    proc = modeldeploy("validate", "-f", write(tmp_path, with_(("spec.model.config", {"parameters": parameters}))))
+    assert proc.returncode == 1
+    assert "spec.model.config.parameters: has 270 entries; at most 64 are allowed" in proc.stderr
+
+
+def test_a_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw="# " + "x" * (5 << 20) + "\n"))
+    assert proc.returncode == 1 and "the file is over 4 MiB" in proc.stderr
+
+
+# -- issue 11 item 10: image references -----------------------------------------------------------------------
+
+def test_an_image_with_a_newline_is_refused_and_a_digest_accepted(tmp_path: Path) -> None:
+    bad = with_(("spec.runtime", {"image": "nvcr.io/nvidia/tritonserver:24.10-py3\n  privileged: true"}))
+    proc = modeldeploy("render", "-f", write(tmp_path, bad))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "spec.runtime.image: contains a newline; an image reference is one word" in proc.stderr
+    pinned = "nvcr.io/nvidia/tritonserver@sha256:" + "ab" * 32
+    proc = modeldeploy("render", "-f", write(tmp_path, with_(("spec.runtime", {"image": pinned}))))
+    assert proc.returncode == 0
+    triton = next(o for o in yaml.safe_load_all(proc.stdout) if o["kind"] == "Deployment")
+    assert triton["spec"]["template"]["spec"]["containers"][0]["image"] == pinned
+
+
+def test_a_bad_runtime_image_flag_is_a_usage_error(tmp_path: Path) -> None:
+    proc = modeldeploy("render", "-f", str(EXAMPLES[0]), "--runtime-image", "registry.local/rt:1\nx")
+    assert proc.returncode == 2 and "argument --runtime-image: contains a newline" in proc.stderr
+
+
+def test_rendered_objects_over_the_size_limit_name_the_heaviest_fields() -> None:
+    from modeldeploy.api import parse_model_deployment
+    from modeldeploy.builders import build_all
+    from modeldeploy.builders.object_size import size_problems
+
+    md = parse_model_deployment(with_(("spec.model.config", {"parameters": {f"p{i}": "x" * 4000 for i in range(64)}})))
+    objects = build_all(md)
+    assert size_problems(md, objects) == []  # the bounds keep every object under the limit
+    config_map = objects[0]
+    config_map["data"]["config.pbtxt"] *= 5  # as if a future field let it grow past 1 MiB
+    [problem] = size_problems(md, objects)
+    assert str(problem).startswith("ConfigMap demo-v1-config data would be 1.2")
+    assert "Kubernetes stores at most 1.00 MiB per object. The largest fields: spec.model.config.parameters" \
+        in str(problem)
+
+
+# -- issue 14 item 6: progress on long steps -------------------------------------------------------------------
+
+def test_fetch_from_a_closed_port_says_what_it_is_waiting_for(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    from modeldeploy.cli import main
+    from modeldeploy_runtime.fetch import http
+    from modeldeploy_runtime.triton_process import free_port
+
+    monkeypatch.setattr(http, "RETRY", http.RETRY.new(backoff_factor=0.01))  # the real schedule waits 15 s
+    port = free_port()
+    code = main(["fetch", f"http://127.0.0.1:{port}/model.onnx", str(tmp_path / "dest")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 12
+    for n, line in enumerate(err[:5], start=1):
+        assert re.fullmatch(rf"fetch: connection refused at 127\.0\.0\.1:{port}, retrying \({n}/5\) in [\d.]+s", line)
+    assert err[5] == f"NETWORK: connection refused at 127.0.0.1:{port} after 5 retries " \
+                     f"(GET http://127.0.0.1:{port}/model.onnx)"
+
+
+def test_infer_with_a_malformed_url_is_a_usage_error() -> None:
+    quickstart = str(REPO / "examples" / "quickstart.yaml")
+    for url in ("127.0.0.1:PORT", "http://127.0.0.1:8000"):
+        proc = modeldeploy("infer", "-f", quickstart, "--url", url)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == f"USAGE: --url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)"
