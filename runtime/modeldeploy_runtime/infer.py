@@ -33,7 +33,7 @@ def example_inputs(md: ModelDeployment, batch: int = 1, data: dict[str, Any] | N
 
 
 def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol: str = "http",
-          timeout_seconds: float = 30.0) -> dict[str, np.ndarray]:
+          timeout_seconds: float = 30.0, headers: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     lib = triton_grpc if protocol == "grpc" else triton_http
     config = md.spec.model.config
     outputs = [t.name for t in config.outputs] if config else []
@@ -46,7 +46,7 @@ def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol
             tensor.set_data_from_numpy(array)
             request.append(tensor)
         result = client.infer(md.model_name, request, model_version=md.spec.model.version,
-                              outputs=[lib.InferRequestedOutput(n) for n in outputs] or None)
+                              outputs=[lib.InferRequestedOutput(n) for n in outputs] or None, headers=headers)
         return {name: result.as_numpy(name) for name in outputs}
     except InferenceServerException as err:
         raise RuntimeFailure(ExitCode.TRITON_FAILED, f"inference failed: {err.message()}") from None

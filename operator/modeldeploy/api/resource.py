@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from .auth import Auth
 from .base import ApiModel, FieldError, cel_rules
 from .model import ModelSpec
 from .policies import Autoscaling, NetworkPolicySpec, Rollout
@@ -49,6 +50,7 @@ class ModelDeploymentSpec(ApiModel):
     autoscaling: Autoscaling | None = None
     rollout: Rollout = Field(default_factory=Rollout)
     network_policy: NetworkPolicySpec = Field(default_factory=NetworkPolicySpec)
+    auth: Auth | None = Field(default=None, description="Require an API key for inference (no mesh needed).")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .auth import API_KEY_ENV
 from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, Quantity, cel_rules
 
 DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
@@ -25,7 +26,8 @@ SAFE_TRITON_ARGS = (
     "model-load-thread-count", "buffer-manager-thread-count", "metrics-interval-ms",
 )
 _ARG = re.compile(r"^--(?P<flag>[a-z-]+)=.+$")
-RESERVED_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "PATH")
+# The loader's variables would change what code runs; the API key's is filled from spec.auth's Secret.
+RESERVED_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", API_KEY_ENV)
 
 
 class Resources(ApiModel):
@@ -75,7 +77,8 @@ class EnvVar(ApiModel):
     @classmethod
     def _not_reserved(cls, name: str) -> str:
         if name in RESERVED_ENV:
-            raise ValueError(f"{name} is reserved: it would change what code the server loads")
+            raise ValueError(f"{name} is reserved: it would change what code the server loads"
+                             if name != API_KEY_ENV else f"{name} is reserved: spec.auth.apiKeySecret fills it")
         return name
 
 

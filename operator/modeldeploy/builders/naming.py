@@ -9,12 +9,14 @@ MODELDEPLOYMENT_LABEL = f"{GROUP}/modeldeployment"
 REVISION_LABEL = f"{GROUP}/revision"
 METRICS_LABEL = f"{GROUP}/metrics"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-sha256"
+API_KEY_REVISION_ANNOTATION = f"{GROUP}/api-key-revision"
 
 # Where things live inside the Triton pod.
 MODEL_REPOSITORY = "/mnt/models"
 STAGING_DIR = f"{MODEL_REPOSITORY}/.staging"
 CONFIG_DIR = "/etc/modeldeploy"
 CREDENTIALS_DIR = "/var/run/secrets/modeldeploy/storage"
+CA_BUNDLE_DIR = "/var/run/modeldeploy/storage-ca"
 PVC_MOUNT = "/mnt/pvc"
 HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002
 
