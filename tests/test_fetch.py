@@ -313,6 +313,8 @@ def test_tree_digest_pins_a_folder_and_an_archive_alike(tmp_path: Path, capsys: 
     for uri in (f"file://{source}", f"file://{tmp_path}/model.tar.gz"):
         result = fetch(uri, tmp_path / "out", tree_sha256=digest)
         assert result.tree_sha256 == digest and (tmp_path / "out" / "1" / "model.onnx").exists()
+        assert main(["digest", str(tmp_path / "out")]) == 0  # a fetched folder digests the same
+        assert capsys.readouterr().out == f"treeSha256: {digest}\n"
 
 
 def test_tree_digest_mismatch_fails_closed(tmp_path: Path) -> None:

@@ -54,10 +54,10 @@ def tree_files(root: Path) -> list[tuple[str, Path]]:
                                                              "replace it with the folder itself")
         for name in files:
             path = here / name
-            relative = safe_relative(_rel(path, root), str(root))
-            if relative == MARKER:
+            relative = _rel(path, root)
+            if relative == MARKER:  # a fetched folder's own record, no part of the model
                 continue
-            found.append((relative, _readable_file(path, root, real_root)))
+            found.append((safe_relative(relative, str(root)), _readable_file(path, root, real_root)))
     return sorted(found, key=lambda item: item[0].encode())
 
 
