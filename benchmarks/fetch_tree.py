@@ -61,25 +61,25 @@ def modeldeploy_fetch(endpoint: str, dest: Path, workers: int, part_bytes: int) 
                                                                path_style=True, workers=workers))
 
 
-def boto3_get_object(server: S3Server, dest: Path) -> None:
+def one_after_another(server: S3Server, dest: Path, download) -> None:  # noqa: ANN001 - (client, key, path)
+    """List the prefix, then download each object in turn."""
     client = server.client()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket="models", Prefix="model/"):
         for item in page.get("Contents", []):
             target = dest / item["Key"][len("model/"):]
             target.parent.mkdir(parents=True, exist_ok=True)
-            body = client.get_object(Bucket="models", Key=item["Key"])["Body"]
-            with target.open("wb") as out:
-                for chunk in body.iter_chunks(1 << 20):
-                    out.write(chunk)
+            download(client, item["Key"], target)
 
 
-def boto3_download_file(server: S3Server, dest: Path) -> None:
-    client = server.client()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket="models", Prefix="model/"):
-        for item in page.get("Contents", []):
-            target = dest / item["Key"][len("model/"):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file("models", item["Key"], str(target))
+def get_object(client, key: str, target: Path) -> None:  # noqa: ANN001 - a boto3 client
+    body = client.get_object(Bucket="models", Key=key)["Body"]
+    with target.open("wb") as out:
+        for chunk in body.iter_chunks(1 << 20):
+            out.write(chunk)
+
+
+def download_file(client, key: str, target: Path) -> None:  # noqa: ANN001
+    client.download_file("models", key, str(target))
 
 
 def main() -> None:
@@ -110,8 +110,10 @@ def main() -> None:
                     lambda dest: modeldeploy_fetch(server.endpoint, dest, args.workers, default_part),
                 f"modeldeploy fetch, {args.workers} threads, whole objects":
                     lambda dest: modeldeploy_fetch(server.endpoint, dest, args.workers, 1 << 62),
-                "boto3 get_object, one object after another": lambda dest: boto3_get_object(server, dest),
-                "boto3 download_file, one object after another": lambda dest: boto3_download_file(server, dest),
+                "boto3 get_object, one object after another":
+                    lambda dest: one_after_another(server, dest, get_object),
+                "boto3 download_file, one object after another":
+                    lambda dest: one_after_another(server, dest, download_file),
             }
             times: dict[str, list[float]] = {name: [] for name in ways}
             for _ in range(repeat):

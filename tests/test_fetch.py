@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import io
 import os
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -17,7 +18,9 @@ import pytest
 
 from modeldeploy.cli import main
 from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
-from modeldeploy_runtime.fetch import MARKER, fetch
+from modeldeploy_runtime.fetch import MARKER, StorageSettings, fetch
+from support.forward_proxy import forward_proxy
+from support.tls import make_ca_and_server_cert
 
 pytestmark = pytest.mark.unit
 
@@ -330,3 +333,43 @@ def test_file_sha256_on_a_folder_points_to_the_tree_digest(tmp_path: Path) -> No
     with pytest.raises(RuntimeFailure) as caught:
         fetch(f"file://{source}", tmp_path / "out", sha256="0" * 64)
     assert caught.value.code == ExitCode.BAD_ARTIFACT and "--tree-sha256" in caught.value.reason
+
+
+# -- spec.model.storage for http(s): a private CA, a proxy ------------------------------------------
+
+
+def test_https_with_a_private_ca_needs_the_ca_bundle(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Handler(*a, directory=str(root)))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        https = f"https://127.0.0.1:{server.server_address[1]}/model.onnx"
+        with pytest.raises(RuntimeFailure) as caught:
+            fetch(https, tmp_path / "a")
+        assert caught.value.code == ExitCode.NETWORK and "storage.caBundle" in caught.value.reason
+        fetch(https, tmp_path / "b", sha256=_sha(ONNX_BYTES), settings=StorageSettings(ca_bundle=ca))
+        assert (tmp_path / "b" / "model.onnx").read_bytes() == ONNX_BYTES
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_goes_through_the_proxy_unless_no_proxy_says_otherwise(http_root: tuple[str, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    with forward_proxy() as (proxy, relayed):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        fetch(f"{url}/model.onnx", tmp_path / "a")
+        assert relayed == [f"GET {url}/model.onnx"]
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        fetch(f"{url}/model.onnx", tmp_path / "b")
+        assert len(relayed) == 1
+    assert (tmp_path / "b" / "model.onnx").read_bytes() == ONNX_BYTES

@@ -18,6 +18,7 @@ from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
 from modeldeploy_runtime.fetch import MARKER, StorageSettings, fetch, objects
 from modeldeploy_runtime.fetch.s3 import S3Store
 from modeldeploy_runtime.fetch.tree import tree_digest
+from support.forward_proxy import forward_proxy
 from support.s3server import S3Server
 
 pytestmark = pytest.mark.unit
@@ -204,3 +205,15 @@ def test_wrong_secret_is_access_denied_and_reaches_status(tmp_path: Path) -> Non
         right = _run_fetch(base, reader, tmp_path)
         assert right.returncode == 0, right.stderr
         assert (tmp_path / "out" / "1" / "model.onnx").read_bytes() == DATA
+
+
+def test_storage_proxy_carries_every_request(settings: StorageSettings, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    with forward_proxy() as (proxy, relayed):
+        monkeypatch.setenv("HTTP_PROXY", proxy)  # what spec.model.storage.proxy sets in the fetch container
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        fetch("s3://models/ensemble/", tmp_path / "out", settings=settings)
+    assert any(r.startswith("GET") and "list-type=2" in r for r in relayed)
+    assert sum("/models/ensemble/" in r for r in relayed) >= len(TREE) - 1
+    assert (tmp_path / "out" / "weights/big.bin").read_bytes() == TREE["weights/big.bin"]

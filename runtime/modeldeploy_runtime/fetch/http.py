@@ -18,7 +18,8 @@ from ..errors import ExitCode, RuntimeFailure
 from .digest import CHUNK, copy_stream
 from .settings import StorageSettings, credential
 
-RETRY = Retry(total=5, connect=5, read=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+# A TLS verification failure (other=0) will not pass on a retry.
+RETRY = Retry(total=5, connect=5, read=3, other=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
               allowed_methods=frozenset({"GET"}), raise_on_status=False, respect_retry_after_header=True)
 
 
@@ -46,10 +47,10 @@ def fetch_http(uri: str, staging: Path, max_bytes: int, settings: StorageSetting
     pool = _pool(uri, settings, timeout_seconds)
     try:
         response = pool.request("GET", uri, headers=_headers(), preload_content=False)
-    except urllib3.exceptions.SSLError:
-        raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)}: TLS verification failed; for a private CA set "
-                                               "spec.model.storage.caBundle") from None
     except urllib3.exceptions.HTTPError as err:
+        if isinstance(getattr(err, "reason", err), urllib3.exceptions.SSLError):
+            raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)}: TLS verification failed; for a private CA "
+                                                   "set spec.model.storage.caBundle") from None
         raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)} failed: {type(err).__name__}") from None
     try:
         if response.status in (401, 403):
