@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DIGEST = "[0-9a-f]{64}"
+if TYPE_CHECKING:  # the fetch package (urllib3, the API) loads only when fetch runs: `render` stays light
+    from .fetch.settings import StorageSettings
 
 
 def add_fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -19,11 +21,11 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="s3://: the bucket's region")
     parser.add_argument("--path-style", action="store_true", help="s3://: address buckets as ENDPOINT/BUCKET/KEY")
     parser.add_argument("--ca-bundle", type=Path, help="PEM file of extra CA certificates to trust")
-    parser.add_argument("--parallel", type=int, default=8, help="objects (or parts) downloaded at once (default 8)")
+    parser.add_argument("--parallel", type=int, help="objects (or parts) downloaded at once (default 8)")
 
 
-def fetch_settings(args: argparse.Namespace):  # noqa: ANN201 - StorageSettings, imported lazily
-    from .fetch.settings import StorageSettings  # noqa: PLC0415
+def fetch_settings(args: argparse.Namespace) -> StorageSettings:
+    from .fetch.settings import DEFAULT_WORKERS, StorageSettings  # noqa: PLC0415
 
     return StorageSettings(endpoint=args.endpoint, region=args.region, path_style=args.path_style,
-                           ca_bundle=args.ca_bundle, workers=max(1, args.parallel))
+                           ca_bundle=args.ca_bundle, workers=max(1, args.parallel or DEFAULT_WORKERS))
