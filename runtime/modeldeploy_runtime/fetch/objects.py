@@ -49,22 +49,22 @@ class ObjectStore(Protocol):
 
 def fetch_objects(store: ObjectStore, key: str, staging: Path, max_bytes: int, workers: int) -> Path:
     """A key ending in / is a folder: every object under it, paths kept. Returns what was written."""
+    where = store.describe(key)
     if key.endswith("/") or not key:
         listed = [o for o in store.list(key) if not (o.key.endswith("/") and o.size == 0)]  # folder markers
         if not listed:
-            raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"{store.describe(key)}: no objects under this prefix")
-        target = staging / "tree"
-        files = {safe_relative(o.key[len(key):], store.describe(key)): o for o in listed}
-        _refuse_file_folder_clash(files, store.describe(key))
-    else:
-        obj = store.head(key)
-        if obj is None:
-            hint = "; it is a folder: end the URI with /" if store.list(key + "/") else ""
-            raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"{store.describe(key)}: no such object{hint}")
-        target = staging
-        files = {PurePosixPath(key).name: obj}
-    download(store, files, target, max_bytes, workers)
-    return target if key.endswith("/") or not key else target / PurePosixPath(key).name
+            raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"{where}: no objects under this prefix")
+        files = {safe_relative(o.key[len(key):], where): o for o in listed}
+        _refuse_file_folder_clash(files, where)
+        download(store, files, staging / "tree", max_bytes, workers)
+        return staging / "tree"
+    obj = store.head(key)
+    if obj is None:
+        hint = "; it is a folder: end the URI with /" if store.list(key + "/") else ""
+        raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"{where}: no such object{hint}")
+    name = PurePosixPath(key).name
+    download(store, {name: obj}, staging, max_bytes, workers)
+    return staging / name
 
 
 def _refuse_file_folder_clash(files: dict[str, RemoteObject], where: str) -> None:
