@@ -5,7 +5,7 @@ The tree has a realistic shape: one large weights file and 20 small ones
 one bucket of moto's S3 server on loopback (its own process). Side by side
 in one run, alternating, each repeated:
 
-  (1) modeldeploy fetch s3://bucket/model/ (parallel, large objects in 16 MiB ranged parts)
+  (1) modeldeploy fetch s3://bucket/model/ (parallel; objects over 256 MiB in 64 MiB ranged parts)
   (2) the same with whole objects only (no ranged parts)
   (3) sequential boto3: list, then get_object streamed to disk, one object after the other
   (4) sequential boto3 download_file (its transfer manager splits large objects itself)
@@ -55,8 +55,8 @@ def upload(client, root: Path, prefix: str) -> None:  # noqa: ANN001 - a boto3 c
         client.upload_file(str(path), "models", f"{prefix}{path.relative_to(root).as_posix()}")
 
 
-def modeldeploy_fetch(endpoint: str, dest: Path, workers: int, part_bytes: int) -> None:
-    objects.PART_BYTES = part_bytes
+def modeldeploy_fetch(endpoint: str, dest: Path, workers: int, split_above: int) -> None:
+    objects.SPLIT_ABOVE_BYTES = split_above
     fetch("s3://models/model/", dest, settings=StorageSettings(endpoint=endpoint, region="us-east-1",
                                                                path_style=True, workers=workers))
 
@@ -85,11 +85,11 @@ def download_file(client, key: str, target: Path) -> None:  # noqa: ANN001
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a 64 MiB weights file, one repetition")
-    parser.add_argument("--large-mib", type=int, default=256)
+    parser.add_argument("--large-mib", type=int, default=256, help="the weights file (over 256: ranged parts)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args()
-    default_part = objects.PART_BYTES
+    default_split = objects.SPLIT_ABOVE_BYTES
     large_mib, repeat = (64, 1) if args.quick else (args.large_mib, args.repeat)
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MODELDEPLOY_CREDENTIALS_DIR"):
         os.environ.pop(key, None)
@@ -106,8 +106,9 @@ def main() -> None:
             upload(client, work / "tree", "model/")
             shutil.rmtree(work / "tree")
             ways = {
-                f"modeldeploy fetch, {args.workers} threads, {default_part >> 20} MiB parts (default)":
-                    lambda dest: modeldeploy_fetch(server.endpoint, dest, args.workers, default_part),
+                f"modeldeploy fetch, {args.workers} threads (default: {objects.PART_BYTES >> 20} MiB parts above "
+                f"{default_split >> 20} MiB)":
+                    lambda dest: modeldeploy_fetch(server.endpoint, dest, args.workers, default_split),
                 f"modeldeploy fetch, {args.workers} threads, whole objects":
                     lambda dest: modeldeploy_fetch(server.endpoint, dest, args.workers, 1 << 62),
                 "boto3 get_object, one object after another":

@@ -103,6 +103,7 @@ def test_objects_download_in_parallel_within_the_bound(settings: StorageSettings
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # Small parts so the big object is split too. The first two reads wait for each other: run one
     # after the other, they never meet and the barrier breaks.
+    monkeypatch.setattr(objects, "SPLIT_ABOVE_BYTES", 128 * 1024)
     monkeypatch.setattr(objects, "PART_BYTES", 64 * 1024)
     meet = threading.Barrier(2, timeout=10)
     started, in_flight, most = [0], [0], [0]

@@ -5,9 +5,9 @@ size and version (S3 ETag, GCS generation) before any byte is read. Every
 read is a ranged GET conditional on that version, so an object replaced while
 the fetch runs fails it (SOURCE_CHANGED) instead of mixing old and new bytes;
 stores that ignore the condition are caught by the listed checksum where the
-store gives one (GCS crc32c). Large objects are split into parts, and a
-bounded pool of threads downloads parts of all objects at once, each written
-at its offset. The caller's staging folder makes the whole tree appear at
+store gives one (GCS crc32c). Objects over 256 MiB are split into 64 MiB
+ranged parts, and a bounded pool of threads downloads parts of all objects at
+once, each written at its offset. The caller's staging folder makes the whole tree appear at
 once or not at all.
 """
 
@@ -22,7 +22,11 @@ from typing import Iterable, Protocol
 from ..errors import ExitCode, RuntimeFailure
 from .tree import safe_relative
 
-PART_BYTES = 16 << 20
+# Objects above the cutoff are read as several ranged streams at once (one connection's throughput is
+# bounded on S3); smaller ones whole, saving requests and the cost some stores put on a range.
+# rclone's defaults (multi-thread cutoff 256 MiB) and s5cmd's part size (50 MB) are of this order.
+SPLIT_ABOVE_BYTES = 256 << 20
+PART_BYTES = 64 << 20
 PART_ATTEMPTS = 3
 
 
@@ -86,7 +90,8 @@ def download(store: ObjectStore, files: dict[str, RemoteObject], into: Path, max
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
             handle.truncate(obj.size)
-        parts += [(obj, path, start, min(start + PART_BYTES, obj.size)) for start in range(0, obj.size, PART_BYTES)]
+        step = PART_BYTES if obj.size > SPLIT_ABOVE_BYTES else max(obj.size, 1)
+        parts += [(obj, path, start, min(start + step, obj.size)) for start in range(0, obj.size, step)]
     _run_all(workers, [lambda part=part: _download_part(store, *part) for part in parts])
     _run_all(workers, [lambda item=item: store.verify(item[1], into / item[0]) for item in files.items()])
 
