@@ -13,7 +13,8 @@ from tritonclient.grpc import model_config_pb2
 
 from modeldeploy.api import parse_model_deployment
 from modeldeploy.builders import (
-    BuildOptions, SecretRevisions, build_all, build_deployment, render_model_config, secret_revision,
+    BuildOptions, SecretRevisions, api_key_from_secret, api_key_headers, build_all, build_deployment,
+    render_model_config, secret_revision,
 )
 from modeldeploy.yamlio import dump
 from support.golden import check_golden
@@ -297,3 +298,12 @@ def test_metrics_port_is_not_on_the_inference_service() -> None:
     objects = _by_kind(build_all(_md(minimal())))
     assert [p["port"] for p in objects["Service/demo"]["spec"]["ports"]] == [8000, 8001]
     assert [p["port"] for p in objects["Service/demo-metrics"]["spec"]["ports"]] == [8002]
+
+
+def test_the_operator_reads_the_key_it_must_send_from_the_secret() -> None:
+    secret = {"metadata": {"uid": "u"}, "data": {"api-key": "czNjcjN0Cg=="}}  # "s3cr3t\n"
+    assert api_key_from_secret(secret) == "s3cr3t"
+    assert api_key_headers("s3cr3t", "http") == {"x-api-key": "s3cr3t"}
+    assert api_key_headers("s3cr3t", "grpc") == {"triton-grpc-protocol-x-api-key": "s3cr3t"}
+    assert api_key_headers(None) == {} and api_key_from_secret({"data": {}}) is None
+    assert api_key_from_secret({"data": {"api-key": "not base64!"}}) is None

@@ -191,9 +191,8 @@ def _infer(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
 def _api_key_headers(protocol: str) -> dict[str, str]:
     """The API key of a ModelDeployment with spec.auth, from $MODELDEPLOY_API_KEY."""
     from modeldeploy.api import API_KEY_ENV  # noqa: PLC0415
-    from modeldeploy.builders import API_KEY_HEADER, GRPC_API_KEY_HEADER  # noqa: PLC0415
-    key = os.environ.get(API_KEY_ENV)
-    return {GRPC_API_KEY_HEADER if protocol == "grpc" else API_KEY_HEADER: key} if key else {}
+    from modeldeploy.builders import api_key_headers  # noqa: PLC0415
+    return api_key_headers(os.environ.get(API_KEY_ENV), protocol)
 
 
 def _print_api_key(key: str) -> None:

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from modeldeploy.api import API_KEY_ENV, ModelDeployment
 from modeldeploy.builders import (
-    API_KEY_HEADER, GRPC_API_KEY_HEADER, Endpoints, admin_lock_args, render_model_config, triton_server_args,
+    Endpoints, admin_lock_args, api_key_headers, render_model_config, triton_server_args,
 )
 from modeldeploy.builders.triton_config import FORMAT_BACKENDS
 
@@ -50,9 +50,7 @@ class LocalServer:
 
     def headers(self, protocol: str = "http") -> dict[str, str]:
         """What a client sends with each request: the API key, when spec.auth asks for one."""
-        if self.api_key is None:
-            return {}
-        return {GRPC_API_KEY_HEADER if protocol == "grpc" else API_KEY_HEADER: self.api_key}
+        return api_key_headers(self.api_key, protocol)
 
     @property
     def http_url(self) -> str:

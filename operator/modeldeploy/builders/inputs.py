@@ -7,6 +7,8 @@ reads a Secret into the environment only when a container starts).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -33,3 +35,14 @@ def secret_revision(secret: dict, key: str = API_KEY_SECRET_KEY) -> str | None:
     if value is None or not uid:
         return None
     return hmac.new(uid.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def api_key_from_secret(secret: dict, key: str = API_KEY_SECRET_KEY) -> str | None:
+    """The API key a Secret object (as the API returns it: base64 data) holds, for the operator's own calls."""
+    value = (secret.get("data") or {}).get(key)
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode().strip() or None
+    except (binascii.Error, UnicodeDecodeError):
+        return None

@@ -45,6 +45,13 @@ def restricted(apis: str, header: str, key: str) -> list[str]:
     return [f"--http-restricted-api={apis}:{header}={key}", f"--grpc-restricted-protocol={apis}:{header}={key}"]
 
 
+def api_key_headers(api_key: str | None, protocol: str = "http") -> dict[str, str]:
+    """What a client (smoke test, tritonclient, `modeldeploy infer`) sends with each request."""
+    if not api_key:
+        return {}
+    return {GRPC_API_KEY_HEADER if protocol == "grpc" else API_KEY_HEADER: api_key}
+
+
 def admin_lock_args(admin_key: str) -> list[str]:
     return restricted(ADMIN_APIS, ADMIN_HEADER, admin_key)
 
