@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import kubernetes_validate
@@ -11,7 +12,10 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from modeldeploy.api import parse_model_deployment
-from modeldeploy.builders import BuildOptions, build_all, build_deployment, render_model_config
+from modeldeploy.builders import (
+    BuildOptions, SecretRevisions, api_key_from_secret, api_key_headers, build_all, build_deployment,
+    render_model_config, secret_revision,
+)
 from modeldeploy.yamlio import dump
 from support.golden import check_golden
 from support.pod_security import restricted_violations
@@ -104,11 +108,10 @@ def test_triton_runs_with_secure_defaults() -> None:
     triton = _triton(minimal())
     args = triton["args"]
     for expected in ("--model-control-mode=none", "--strict-readiness=true", "--exit-on-error=true",
-                     "--model-repository=/mnt/models"):
+                     "--model-repository=/mnt/models", "--metrics-config=summary_latencies=true"):
         assert expected in args
-    restricted = [a for a in args if a.startswith(("--http-restricted-api=", "--grpc-restricted-protocol="))]
-    assert len(restricted) == 2 and all("model-repository" in a and "$(TRITON_ADMIN_KEY)" in a for a in restricted)
-    assert {"name": "TRITON_ADMIN_KEY", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}} in triton["env"]
+    # Without spec.auth nothing but the admin APIs is locked, and that lock is added by the wrapper.
+    assert not [a for a in args if "restricted" in a]
     assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/models/demo/versions/1/ready"
     assert triton["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     mounts = {m["mountPath"]: m for m in triton["volumeMounts"]}
@@ -188,14 +191,97 @@ def test_pvc_source_is_mounted_read_only_into_fetch() -> None:
         in pod["volumes"]
 
 
-def test_credentials_reach_only_the_fetch_container() -> None:
-    doc = with_(("spec.model.credentialsSecret", "s3-creds"))
+STORAGE = {"endpoint": "https://minio.storage:9000", "region": "eu-west-1", "pathStyle": True,
+           "credentialsSecret": "s3-creds", "caBundle": {"configMap": "corp-ca", "key": "bundle.pem"},
+           "proxy": {"url": "http://proxy.corp:3128", "noProxy": [".svc", "10.0.0.0/8"]}}
+
+
+def test_storage_settings_reach_only_the_fetch_container() -> None:
+    doc = with_(("spec.model.uri", "s3://models/ensemble/"), ("spec.model.storage", STORAGE))
     pod = build_deployment(_md(doc))["spec"]["template"]["spec"]
     fetch, build_repo = pod["initContainers"]
     triton = pod["containers"][0]
-    assert any(m["name"] == "storage-credentials" for m in fetch["volumeMounts"])
+    assert fetch["args"] == ["fetch", "s3://models/ensemble/", "/mnt/models/.staging/demo",
+                             "--endpoint", "https://minio.storage:9000", "--region", "eu-west-1", "--path-style",
+                             "--ca-bundle", "/var/run/modeldeploy/storage-ca/bundle.pem"]
+    assert {"name": "storage-credentials", "mountPath": "/var/run/secrets/modeldeploy/storage", "readOnly": True} \
+        in fetch["volumeMounts"]
+    assert {"name": "storage-ca", "mountPath": "/var/run/modeldeploy/storage-ca", "readOnly": True} \
+        in fetch["volumeMounts"]
+    assert fetch["env"] == [
+        {"name": "MODELDEPLOY_CREDENTIALS_DIR", "value": "/var/run/secrets/modeldeploy/storage"},
+        {"name": "HTTPS_PROXY", "value": "http://proxy.corp:3128"},
+        {"name": "HTTP_PROXY", "value": "http://proxy.corp:3128"},
+        {"name": "NO_PROXY", "value": ".svc,10.0.0.0/8"},
+    ]
+    assert {"name": "storage-credentials", "secret": {"secretName": "s3-creds", "defaultMode": 0o440}} \
+        in pod["volumes"]
+    assert {"name": "storage-ca", "configMap": {"name": "corp-ca", "items": [
+        {"key": "bundle.pem", "path": "bundle.pem"}]}} in pod["volumes"]
     for other in (build_repo, triton):
-        assert not any(m["name"] == "storage-credentials" for m in other["volumeMounts"])
+        assert not {m["name"] for m in other["volumeMounts"]} & {"storage-credentials", "storage-ca"}
+        assert "env" not in other or not any("PROXY" in e["name"] for e in other["env"])
+
+
+def test_runtime_env_stays_with_triton() -> None:
+    doc = with_(("spec.runtime", {"env": [{"name": "OMP_NUM_THREADS", "value": "4"}]}),
+                ("spec.model.storage", {"credentialsSecret": "s3-creds"}))
+    pod = build_deployment(_md(doc))["spec"]["template"]["spec"]
+    assert pod["containers"][0]["env"] == [{"name": "OMP_NUM_THREADS", "value": "4"}]
+    assert all(e["name"] != "OMP_NUM_THREADS" for e in pod["initContainers"][0]["env"])
+
+
+def test_folder_digest_is_passed_to_fetch() -> None:
+    doc = with_(("spec.model.uri", "s3://models/ensemble/"), ("spec.model.treeSha256", "b" * 64))
+    fetch = build_deployment(_md(doc))["spec"]["template"]["spec"]["initContainers"][0]
+    assert fetch["args"][-2:] == ["--tree-sha256", "b" * 64]
+
+
+def test_the_admin_key_is_made_inside_the_container_and_written_nowhere() -> None:
+    deployment = build_deployment(_md(with_(("spec.auth", {"apiKeySecret": "demo-key"}))))
+    triton = deployment["spec"]["template"]["spec"]["containers"][0]
+    command = triton["command"]
+    assert command[:2] == ["/bin/sh", "-c"] and command[3] == "tritonserver"
+    script = command[2]
+    assert "/dev/urandom" in script and 'exec tritonserver "$@"' in script
+    assert "--http-restricted-api=model-repository,shared-memory,logging,trace:triton-admin-key=$key" in script
+    assert "--grpc-restricted-protocol=model-repository,shared-memory,logging,trace:triton-admin-key=$key" in script
+    assert "$(" not in script, "the kubelet would try to expand it"
+    text = dump(deployment)
+    assert "metadata.uid" not in text and "fieldRef" not in text, "nothing about the pod may derive the key"
+    assert not any("admin" in e["name"].lower() for e in triton["env"])
+
+
+def test_api_key_comes_from_the_secret_through_kubelet_expansion() -> None:
+    triton = _triton(with_(("spec.auth", {"apiKeySecret": "demo-key"})))
+    assert {"name": "MODELDEPLOY_API_KEY", "valueFrom": {"secretKeyRef": {"name": "demo-key", "key": "api-key"}}} \
+        in triton["env"]
+    locked = [a for a in triton["args"] if "restricted" in a]
+    assert locked == [
+        "--http-restricted-api=inference,metadata,model-config,statistics:x-api-key=$(MODELDEPLOY_API_KEY)",
+        "--grpc-restricted-protocol=inference,metadata,model-config,statistics:x-api-key=$(MODELDEPLOY_API_KEY)",
+    ]
+    # Probes use the health API, which stays open.
+    assert triton["readinessProbe"]["httpGet"]["path"].endswith("/ready")
+
+
+def test_a_new_api_key_rolls_the_pods_without_revealing_it() -> None:
+    md = _md(with_(("spec.auth", {"apiKeySecret": "demo-key"})))
+    secret = {"metadata": {"uid": "5d0c6a3e-1b7f-4c8e-9a51-2f1e0c3b7d66"}, "data": {"api-key": "aHVudGVyMg=="}}
+    rotated = {**secret, "data": {"api-key": "Y29ycmVjdC1ob3JzZQ=="}}
+    key = "serving.modeldeploy.io/api-key-revision"
+
+    def annotations(revision: str | None) -> dict:
+        return build_deployment(md, secrets=SecretRevisions(api_key=revision))["spec"]["template"]["metadata"][
+            "annotations"]
+
+    before, after = secret_revision(secret), secret_revision(rotated)
+    assert before and after and before != after
+    assert secret_revision(secret) == before, "the same value must not roll the pods"
+    assert annotations(before)[key] == before != annotations(after)[key]
+    assert key not in annotations(None), "offline render knows no Secret"
+    assert hashlib.sha256(b"hunter2").hexdigest()[:32] != before and "hunter2" not in dump(
+        build_deployment(md, secrets=SecretRevisions(api_key=before)))
 
 
 def test_sha256_is_passed_to_fetch() -> None:
@@ -235,3 +321,12 @@ def test_metrics_port_is_not_on_the_inference_service() -> None:
     objects = _by_kind(build_all(_md(minimal())))
     assert [p["port"] for p in objects["Service/demo"]["spec"]["ports"]] == [8000, 8001]
     assert [p["port"] for p in objects["Service/demo-metrics"]["spec"]["ports"]] == [8002]
+
+
+def test_the_operator_reads_the_key_it_must_send_from_the_secret() -> None:
+    secret = {"metadata": {"uid": "u"}, "data": {"api-key": "czNjcjN0Cg=="}}  # "s3cr3t\n"
+    assert api_key_from_secret(secret) == "s3cr3t"
+    assert api_key_headers("s3cr3t", "http") == {"x-api-key": "s3cr3t"}
+    assert api_key_headers("s3cr3t", "grpc") == {"triton-grpc-protocol-x-api-key": "s3cr3t"}
+    assert api_key_headers(None) == {} and api_key_from_secret({"data": {}}) is None
+    assert api_key_from_secret({"data": {"api-key": "not base64!"}}) is None

@@ -6,6 +6,8 @@ import hashlib
 import http.server
 import io
 import os
+import ssl
+import subprocess
 import tarfile
 import threading
 import zipfile
@@ -16,7 +18,9 @@ import pytest
 
 from modeldeploy.cli import main
 from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
-from modeldeploy_runtime.fetch import MARKER, fetch
+from modeldeploy_runtime.fetch import MARKER, StorageSettings, fetch
+from support.forward_proxy import forward_proxy
+from support.tls import make_ca_and_server_cert
 
 pytestmark = pytest.mark.unit
 
@@ -190,3 +194,182 @@ def test_cli_exit_code_and_one_line_reason(tmp_path: Path, capsys: pytest.Captur
     assert code == ExitCode.CHECKSUM_MISMATCH == 13
     assert err.startswith("CHECKSUM_MISMATCH: sha256 mismatch") and err.count("\n") == 1
     assert main(["fetch", f"file://{tmp_path}/missing.onnx", str(tmp_path / "o2")]) == ExitCode.SOURCE_NOT_FOUND
+
+
+# -- archives: the size limit counts what they expand to (issue 11, item 6) ----------------------------
+
+
+def _zeros_archive(path: Path, size: int) -> None:
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("model/weights.bin", bytes(size))
+    else:
+        _tar(path, [_file("model/weights.bin", bytes(size))])
+
+
+@pytest.mark.parametrize("name", ["bomb.zip", "bomb.tar.gz"])
+def test_archive_expanding_past_max_bytes_is_refused_and_leaves_nothing(tmp_path: Path, name: str) -> None:
+    _zeros_archive(tmp_path / name, 20_000_000)
+    assert (tmp_path / name).stat().st_size < 100_000
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{tmp_path}/{name}", tmp_path / "out", max_bytes=1_000_000)
+    assert caught.value.code == ExitCode.TOO_LARGE and "expands to 20000000 bytes" in caught.value.reason
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name], "fail closed: no output, no staging left"
+
+
+@pytest.mark.parametrize("name", ["bomb.zip", "bomb.tar.gz"])
+def test_archive_expanding_a_thousandfold_is_refused_whatever_the_limit(tmp_path: Path, name: str) -> None:
+    _zeros_archive(tmp_path / name, 20_000_000)
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{tmp_path}/{name}", tmp_path / "out")
+    assert caught.value.code == ExitCode.UNSAFE_ARCHIVE and "over the bound of 100×" in caught.value.reason
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_archive_of_real_weights_unpacks_under_the_bounds(tmp_path: Path) -> None:
+    weights = os.urandom(2_000_000)
+    _tar(tmp_path / "m.tar.gz", [_file("model/weights.bin", weights), _file("model/config.json", b"{}" * 5000)])
+    fetch(f"file://{tmp_path}/m.tar.gz", tmp_path / "out", max_bytes=2_100_000)
+    assert (tmp_path / "out" / "model" / "weights.bin").read_bytes() == weights
+
+
+# -- folders: symlinks may not leave them (issue 11, item 7), one limit for the tree -----------------
+
+
+def _model_folder(root: Path) -> Path:
+    (root / "1").mkdir(parents=True)
+    (root / "1" / "model.onnx").write_bytes(ONNX_BYTES)
+    (root / "config.pbtxt").write_text('name: "m"\n')
+    return root
+
+
+def test_folder_symlink_leaving_the_tree_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "host-secret"
+    secret.write_text("do not copy me")
+    source = _model_folder(tmp_path / "model")
+    (source / "leak").symlink_to(secret)
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{source}", tmp_path / "out")
+    assert caught.value.code == ExitCode.UNSAFE_SOURCE and "leak is a symlink to" in caught.value.reason
+    assert not (tmp_path / "out").exists()
+    assert not any("do not copy me" in p.read_text(errors="ignore") for p in tmp_path.rglob("*")
+                   if p.is_file() and not p.is_symlink() and p != secret)
+
+
+def test_folder_symlink_inside_the_tree_is_copied_as_a_file(tmp_path: Path) -> None:
+    source = _model_folder(tmp_path / "model")
+    (source / "latest.onnx").symlink_to("1/model.onnx")
+    fetch(f"file://{source}", tmp_path / "out")
+    copied = tmp_path / "out" / "latest.onnx"
+    assert not copied.is_symlink() and copied.read_bytes() == ONNX_BYTES
+
+
+@pytest.mark.parametrize("target,words", [
+    ("/etc/hostname", "symlink to /etc/hostname, outside the model folder"),
+    ("../../elsewhere/model.onnx", "outside the model folder"),
+    ("missing.onnx", "which is not a file"),
+    ("1", "symlink to a folder"),
+], ids=["host file", "relative escape", "dangling", "folder"])
+def test_other_folder_symlinks_are_refused(tmp_path: Path, target: str, words: str) -> None:
+    source = _model_folder(tmp_path / "a" / "model")
+    (source / "link").symlink_to(target)
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{source}", tmp_path / "out")
+    assert caught.value.code == ExitCode.UNSAFE_SOURCE and words in caught.value.reason
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_size_limit_counts_the_whole_tree(tmp_path: Path) -> None:
+    source = tmp_path / "model"
+    source.mkdir()
+    for index in range(3):
+        (source / f"shard-{index}.bin").write_bytes(bytes(400_000))
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{source}", tmp_path / "out", max_bytes=1_000_000)
+    assert caught.value.code == ExitCode.TOO_LARGE and not (tmp_path / "out").exists()
+
+
+# -- the tree digest: documented, reproducible with coreutils, pinned by --tree-sha256 ----------------
+
+
+def test_tree_digest_is_what_sha256sum_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _model_folder(tmp_path / "model")
+    (source / "tokenizer").mkdir()
+    (source / "tokenizer" / "vocab.txt").write_text("a\nb\n")
+    (source / "Zeta.txt").write_text("upper case sorts first in C")
+    shell = subprocess.run("find -L . -type f ! -path ./.modeldeploy-fetch.json -printf '%P\\0' | LC_ALL=C sort -z "
+                           "| xargs -0r sha256sum | sha256sum", shell=True, cwd=source, capture_output=True,
+                           text=True, check=True).stdout.split()[0]
+    assert main(["digest", str(source)]) == 0
+    assert capsys.readouterr().out == f"treeSha256: {shell}\n"
+
+
+def test_tree_digest_pins_a_folder_and_an_archive_alike(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _model_folder(tmp_path / "model")
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        tar.add(source, arcname=".")
+    assert main(["digest", str(source)]) == 0
+    digest = capsys.readouterr().out.split()[-1]
+    assert main(["digest", str(tmp_path / "model.tar.gz")]) == 0
+    archive_lines = capsys.readouterr().out.splitlines()
+    assert archive_lines[1] == f"treeSha256: {digest}" and archive_lines[0].startswith("sha256: ")
+    for uri in (f"file://{source}", f"file://{tmp_path}/model.tar.gz"):
+        result = fetch(uri, tmp_path / "out", tree_sha256=digest)
+        assert result.tree_sha256 == digest and (tmp_path / "out" / "1" / "model.onnx").exists()
+        assert main(["digest", str(tmp_path / "out")]) == 0  # a fetched folder digests the same
+        assert capsys.readouterr().out == f"treeSha256: {digest}\n"
+
+
+def test_tree_digest_mismatch_fails_closed(tmp_path: Path) -> None:
+    source = _model_folder(tmp_path / "model")
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{source}", tmp_path / "out", tree_sha256="0" * 64)
+    assert caught.value.code == ExitCode.CHECKSUM_MISMATCH and "tree sha256 mismatch" in caught.value.reason
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_file_sha256_on_a_folder_points_to_the_tree_digest(tmp_path: Path) -> None:
+    source = _model_folder(tmp_path / "model")
+    with pytest.raises(RuntimeFailure) as caught:
+        fetch(f"file://{source}", tmp_path / "out", sha256="0" * 64)
+    assert caught.value.code == ExitCode.BAD_ARTIFACT and "--tree-sha256" in caught.value.reason
+
+
+# -- spec.model.storage for http(s): a private CA, a proxy ------------------------------------------
+
+
+def test_https_with_a_private_ca_needs_the_ca_bundle(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Handler(*a, directory=str(root)))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        https = f"https://127.0.0.1:{server.server_address[1]}/model.onnx"
+        with pytest.raises(RuntimeFailure) as caught:
+            fetch(https, tmp_path / "a")
+        assert caught.value.code == ExitCode.NETWORK and "storage.caBundle" in caught.value.reason
+        fetch(https, tmp_path / "b", sha256=_sha(ONNX_BYTES), settings=StorageSettings(ca_bundle=ca))
+        assert (tmp_path / "b" / "model.onnx").read_bytes() == ONNX_BYTES
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_goes_through_the_proxy_unless_no_proxy_says_otherwise(http_root: tuple[str, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    with forward_proxy() as (proxy, relayed):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        fetch(f"{url}/model.onnx", tmp_path / "a")
+        assert relayed == [f"GET {url}/model.onnx"]
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        fetch(f"{url}/model.onnx", tmp_path / "b")
+        assert len(relayed) == 1
+    assert (tmp_path / "b" / "model.onnx").read_bytes() == ONNX_BYTES

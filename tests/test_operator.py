@@ -389,6 +389,7 @@ def test_a_new_version_rolls_out_and_the_old_revision_stays_as_history(apiserver
     create(apiserver, quickstart())
     converged(apiserver)
     serve_pods(apiserver, "v1", 1)
+    wait_for(lambda: md_of(apiserver)["status"].get("readyReplicas") == 1, what="v1 serving")
     spec = copy.deepcopy(quickstart()["spec"])
     spec["model"]["version"] = "2"
     patch_md(apiserver, "quickstart", {"spec": spec})

@@ -20,6 +20,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from tritonclient.utils import InferenceServerException
 
 from modeldeploy.api import parse_model_deployment
 from modeldeploy.builders import ADMIN_HEADER
@@ -96,6 +97,18 @@ def test_admin_apis_are_locked_without_the_key(server: LocalServer) -> None:
     assert refused.value.code in (401, 403)
     allowed = urllib.request.Request(url, method="POST", data=b"{}", headers={ADMIN_HEADER: server.admin_key})
     assert urllib.request.urlopen(allowed, timeout=10).status == 200
+
+
+def test_model_config_is_readable_while_loading_stays_locked(server: LocalServer) -> None:
+    # perf_analyzer, model analyzers and tritonclient read the config before sending; it only reads.
+    http = triton_http.InferenceServerClient(server.http_url)
+    grpc = triton_grpc.InferenceServerClient(server.grpc_url)
+    assert http.get_model_config("quickstart")["input"][0]["name"] == "INPUT__0"
+    assert grpc.get_model_config("quickstart").config.max_batch_size == 64
+    for client in (http, grpc):
+        with pytest.raises(InferenceServerException) as refused:
+            client.load_model("quickstart")
+        assert "triton-admin-key" in str(refused.value)
 
 
 def _md_file(tmp_path: Path, quickstart: Path, **model: object) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -16,15 +17,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ExitCode, RuntimeFailure
+from .fetch_options import add_fetch_options, fetch_settings
 
 
 def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     fetch = sub.add_parser("fetch", help="download and verify a model artifact into DEST (init container)")
-    fetch.add_argument("src", help="file:, http(s)://, s3:// or gs:// URI")
+    fetch.add_argument("src", help="file:, http(s)://, s3:// or gs:// URI; s3://bucket/prefix/ fetches a folder")
     fetch.add_argument("dest", type=Path, help="folder to create")
-    fetch.add_argument("--sha256", help="expected sha256 of the artifact; fail closed on mismatch")
-    fetch.add_argument("--max-bytes", type=int, default=64 << 30)
+    add_fetch_options(fetch)
     fetch.set_defaults(func=_guard(_fetch))
+
+    digest = sub.add_parser("digest", help="print the treeSha256 (and a file's sha256) that spec.model pins")
+    digest.add_argument("path", type=Path, help="a model folder, an archive (its contents count) or a file")
+    digest.set_defaults(func=_guard(_digest))
 
     build = sub.add_parser("build-repo", help="lay out a Triton model repository from a fetched artifact")
     build.add_argument("--source", type=Path, required=True)
@@ -81,9 +86,18 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
 
 def _fetch(args: argparse.Namespace) -> int:
     from .fetch import fetch  # noqa: PLC0415
-    result = fetch(args.src, args.dest, sha256=args.sha256, max_bytes=args.max_bytes)
+    result = fetch(args.src, args.dest, sha256=args.sha256, tree_sha256=args.tree_sha256, max_bytes=args.max_bytes,
+                   settings=fetch_settings(args))
     state = "already present" if result.reused else "fetched"
-    print(f"{state}: {args.dest}" + (f" (sha256 {result.sha256})" if result.sha256 else ""))
+    print(f"{state}: {args.dest}" + (f" (sha256 {result.sha256})" if result.sha256 else "")
+          + (f" (tree sha256 {result.tree_sha256})" if result.tree_sha256 else ""))
+    return 0
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from .fetch.digest_command import describe  # noqa: PLC0415
+    for line in describe(args.path):
+        print(line)
     return 0
 
 
@@ -150,9 +164,11 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
             print(f"  HTTP     http://{server.http_url}/v2/models/{md.model_name}")
             print(f"  gRPC     {server.grpc_url}")
             print(f"  metrics  {server.metrics_url}")
+            if server.api_key is not None:
+                _print_api_key(server.api_key)
             if args.once:
                 for protocol, url in (("http", server.http_url), ("grpc", server.grpc_url)):
-                    outputs = infer(md, url, example_inputs(md), protocol=protocol)
+                    outputs = infer(md, url, example_inputs(md), protocol=protocol, headers=server.headers(protocol))
                     print(f"inference over {protocol}: {as_json(outputs)}")
                 return 0
             print("Try it:")
@@ -176,5 +192,22 @@ def _infer(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
         data = json.loads(args.data) if args.data else None
     except json.JSONDecodeError as err:
         raise RuntimeFailure(ExitCode.USAGE, f"--data is not JSON: {err}") from None
-    print(as_json(infer(md, args.url, example_inputs(md, data=data), protocol=args.protocol)))
+    print(as_json(infer(md, args.url, example_inputs(md, data=data), protocol=args.protocol,
+                        headers=_api_key_headers(args.protocol))))
     return 0
+
+
+def _api_key_headers(protocol: str) -> dict[str, str]:
+    """The API key of a ModelDeployment with spec.auth, from $MODELDEPLOY_API_KEY."""
+    from modeldeploy.api import API_KEY_ENV  # noqa: PLC0415
+    from modeldeploy.builders import api_key_headers  # noqa: PLC0415
+    return api_key_headers(os.environ.get(API_KEY_ENV), protocol)
+
+
+def _print_api_key(key: str) -> None:
+    from modeldeploy.api import API_KEY_ENV  # noqa: PLC0415
+    from modeldeploy.builders import API_KEY_HEADER, GRPC_API_KEY_HEADER  # noqa: PLC0415
+    # Locally the key is yours: shown when made for this run, never when you gave it.
+    shown = f"${API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else \
+        f"{key} (made for this run; set ${API_KEY_ENV} to choose)"
+    print(f"  API key  {shown}: send header {API_KEY_HEADER} (gRPC metadata {GRPC_API_KEY_HEADER})")

@@ -105,7 +105,8 @@ def _place_artifact(source: Path, version_dir: Path, fmt: str) -> None:
         root = next((p.parent for p in _files(source) if p.name == "saved_model.pb"), None)
         if root is None:
             raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"format savedmodel needs a saved_model.pb in {source}")
-        shutil.copytree(root, version_dir / default_model_filename(fmt))
+        # fetch's own marker is no part of the model.
+        shutil.copytree(root, version_dir / default_model_filename(fmt), ignore=shutil.ignore_patterns(MARKER))
         return
     artifact = _single(source, fmt)
     {"onnx": _check_onnx, "torchscript": _check_torchscript, "tensorrt": _check_nonempty}[fmt](artifact)

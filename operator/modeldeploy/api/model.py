@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, cel_rules, cross_field_rules
+from .storage import STORAGE_CEL_RULES, StorageSpec, source_problems, uri_credentials_problem
 
 URI_SCHEMES = ("file", "pvc", "http", "https", "s3", "gs")
 ModelFormat = Literal["onnx", "torchscript", "tensorrt", "python", "savedmodel"]
@@ -39,6 +40,9 @@ def check_model_uri(uri: str) -> str:
         )
     if _TRAVERSAL.search(unquote(parts.path)) or "\\" in uri:
         raise ValueError("path traversal ('..' or '\\') is not allowed; give the model's direct path")
+    credentials = uri_credentials_problem(uri)
+    if credentials:
+        raise ValueError(credentials)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise ValueError("file URIs are file:///absolute/path, or file:relative/path next to the YAML file")
@@ -230,17 +234,21 @@ class ModelSpec(ApiModel):
     # The pattern is for the CRD only: the validator below explains a bad scheme better.
     uri: str = Field(
         max_length=2048, json_schema_extra={"pattern": r"^(file:|pvc://|https?://|s3://|gs://)"},
-        description="Where the model lives: file:, pvc://claim/path, http(s)://, s3://bucket/key, gs://bucket/key.",
+        description="Where the model lives: file:, pvc://claim/path, http(s)://, s3://bucket/key, gs://bucket/key; "
+                    "s3://bucket/prefix/ and gs://bucket/prefix/ (ending in /) fetch a whole folder.",
     )
     version: str = Field(
         pattern=r"^[1-9][0-9]{0,8}$",
         description='The Triton model version to serve, as a quoted number ("3"); changing it is a rollout.',
     )
-    sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$", description="Expected sha256 of the artifact.")
-    credentials_secret: str | None = Field(
-        default=None, max_length=253, pattern=DNS1123_SUBDOMAIN,
-        description="Name of a Secret in this namespace holding storage credentials.",
+    sha256: str | None = Field(default=None, pattern=r"^[a-f0-9]{64}$",
+                               description="Expected sha256 of the artifact: one file or archive.")
+    tree_sha256: str | None = Field(
+        default=None, pattern=r"^[a-f0-9]{64}$",
+        description="Expected digest of the fetched folder (a folder, an archive's contents or a single file), "
+                    "as `modeldeploy digest DIR` prints it.",
     )
+    storage: StorageSpec | None = Field(default=None, description="How the fetch container reaches the store.")
     format: ModelFormat
     config: TritonModelConfig | None = None
 
@@ -253,12 +261,22 @@ class ModelSpec(ApiModel):
             {"rule": "!has(self.config) || !has(self.config.versionPolicy) || !has(self.config.versionPolicy.versions)"
                      " || int(self.version) in self.config.versionPolicy.versions",
              "message": "config.versionPolicy.versions must include the served version"},
+            *STORAGE_CEL_RULES,
         )
     }
 
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_secret_moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "credentialsSecret" in data:
+            raise FieldError("credentialsSecret", "moved to storage.credentialsSecret: write storage: "
+                                                  f"{{credentialsSecret: {data['credentialsSecret']}}}")
+        return data
+
     @model_validator(mode="after")
     @cross_field_rules
-    def _serves_a_loaded_version(self) -> Iterator[FieldError]:
+    def _source_consistent(self) -> Iterator[FieldError]:
+        yield from source_problems(self.uri, self.sha256, self.tree_sha256, self.storage)
         policy = self.config.version_policy if self.config else None
         if policy is not None and policy.versions is not None and int(self.version) not in policy.versions:
             yield FieldError(
@@ -271,16 +289,6 @@ class ModelSpec(ApiModel):
     @classmethod
     def _uri(cls, uri: str) -> str:
         return check_model_uri(uri)
-
-    @field_validator("credentials_secret", mode="before")
-    @classmethod
-    def _same_namespace(cls, value: object) -> object:
-        if isinstance(value, str) and "/" in value:
-            raise ValueError(
-                f"{value!r} points into another namespace; credentialsSecret names a Secret in the "
-                "ModelDeployment's own namespace: copy the Secret here and give its name alone"
-            )
-        return value
 
     @field_validator("version", mode="before")
     @classmethod

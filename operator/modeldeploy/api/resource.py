@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
+from .auth import Auth
 from .base import ApiModel, FieldError, cel_rules, cross_field_rules
 from .rules import error_details
 from .model import ModelSpec
@@ -75,6 +76,7 @@ class ModelDeploymentSpec(ApiModel):
     autoscaling: Autoscaling | None = None
     rollout: Rollout = Field(default_factory=Rollout)
     network_policy: NetworkPolicySpec = Field(default_factory=NetworkPolicySpec)
+    auth: Auth | None = Field(default=None, description="Require an API key for inference (no mesh needed).")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(

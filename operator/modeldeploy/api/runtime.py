@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .auth import API_KEY_ENV
 from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, Quantity, cel_rules, cross_field_rules
 from .image_reference import IMAGE_REFERENCE_PATTERN, image_reference_problem
 from .mig import KNOWN_MIG_PROFILES, mig_profile_problem
@@ -29,7 +30,8 @@ SAFE_TRITON_ARGS = (
     "model-load-thread-count", "buffer-manager-thread-count", "metrics-interval-ms",
 )
 _ARG = re.compile(r"^--(?P<flag>[a-z-]+)=.+$")
-RESERVED_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "PATH")
+# The loader's variables would change what code runs; the API key's is filled from spec.auth's Secret.
+RESERVED_ENV = ("LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", API_KEY_ENV)
 MAX_AFFINITY_BYTES = 64 * 1024
 
 
@@ -86,7 +88,8 @@ class EnvVar(ApiModel):
     @classmethod
     def _not_reserved(cls, name: str) -> str:
         if name in RESERVED_ENV:
-            raise ValueError(f"{name} is reserved: it would change what code the server loads")
+            raise ValueError(f"{name} is reserved: it would change what code the server loads"
+                             if name != API_KEY_ENV else f"{name} is reserved: spec.auth.apiKeySecret fills it")
         return name
 
 

@@ -9,30 +9,38 @@ from ..api import ModelDeployment
 from . import naming
 from .autoscaling import autoscaler_unavailable, build_autoscaler, build_hpa, build_scaled_object
 from .config_map import build_config_map
+from .admin_key import triton_command
 from .deployment import build_deployment, desired_replicas, revision_spec, template_hash
+from .inputs import SecretRevisions, api_key_from_secret, secret_revision
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
 from .policy import build_network_policy, build_pdb
 from .services import (build_http_route, build_metrics_service, build_preview_service, build_revision_service,
                        build_service)
-from .triton_args import ADMIN_HEADER, Endpoints, triton_server_args
+from .triton_args import (
+    ADMIN_HEADER, API_KEY_HEADER, GRPC_ADMIN_HEADER, GRPC_API_KEY_HEADER, Endpoints, admin_lock_args,
+    api_key_headers, triton_server_args,
+)
 from .triton_config import build_model_config, default_model_filename, render_model_config
 
 
-def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> list[dict]:
+def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions(),
+              secrets: SecretRevisions = SecretRevisions()) -> list[dict]:
     """Every object of a first deployment (one revision at full size), in apply order (config before users).
 
     What `render` prints; the operator builds the same pieces for each revision a rollout keeps."""
     rev = naming.default_revision(md)
     blue_green = md.spec.rollout.strategy == "BlueGreen"
-    return [*build_revision(md, options, rev=rev),
+    return [*build_revision(md, options, secrets, rev=rev),
             *build_shared(md, options, active=rev if blue_green else None, preview=rev if blue_green else None,
                           weights={rev: 100})]
 
 
-def build_revision(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, rev: str,
-                   replicas: int | None = None, number: int = 1) -> list[dict]:
+def build_revision(md: ModelDeployment, options: BuildOptions = BuildOptions(),
+                   secrets: SecretRevisions = SecretRevisions(), *, rev: str, replicas: int | None = None,
+                   number: int = 1) -> list[dict]:
     """One revision: its config, then its Deployment."""
-    return [build_config_map(md, rev), build_deployment(md, options, rev=rev, replicas=replicas, number=number)]
+    return [build_config_map(md, rev),
+            build_deployment(md, options, secrets, rev=rev, replicas=replicas, number=number)]
 
 
 def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, active: str | None,
@@ -52,7 +60,9 @@ def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *,
 
 __all__ = [
     "autoscaler_unavailable", "build_autoscaler", "build_hpa", "build_scaled_object",
-    "ADMIN_HEADER", "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
+    "ADMIN_HEADER", "API_KEY_HEADER", "GRPC_ADMIN_HEADER", "GRPC_API_KEY_HEADER", "SecretRevisions",
+    "admin_lock_args", "api_key_from_secret", "api_key_headers", "secret_revision", "triton_command",
+    "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
     "build_http_route", "build_metrics_service", "build_preview_service", "build_revision", "build_revision_service",
     "build_shared", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",
     "revision_spec", "template_hash",

@@ -4,35 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import urlsplit
 
-from ..api import ModelDeployment
+from ..api import API_KEY_ENV, API_KEY_SECRET_KEY, ModelDeployment
 from . import naming as n
+from .admin_key import triton_command
+from .init_containers import init_containers, init_volumes
+from .inputs import SecretRevisions
 from .options import BuildOptions
-from .security import container_security_context, pod_security_context
+from .security import container_security_context, pod_security_context, pull_policy
 from .triton_args import triton_server_args
 from .triton_config import render_model_config
-
-# The restricted Triton APIs need a header whose value is the pod's UID:
-# unguessable, and known only to those who may already read the pod.
-ADMIN_KEY_ENV = "TRITON_ADMIN_KEY"
-
 
 # Parts of the spec that do not change what pods serve: a change there is no new revision.
 NOT_SERVING_FIELDS = ("replicas", "autoscaling", "rollout", "networkPolicy")
 TEMPLATE_PLACEHOLDER = "revision"
 
 
-def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, rev: str | None = None,
+def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions(),
+                     secrets: SecretRevisions = SecretRevisions(), *, rev: str | None = None,
                      replicas: int | None = None, number: int = 1) -> dict:
     """The Deployment of one revision: `rev` names it ("v3"), `replicas` is its share of the total."""
     rev = rev or n.default_revision(md)
-    template = _pod_template(md, options, rev)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {**n.metadata(md, n.deployment_name(md, rev), n.revision_labels(md, rev)), "annotations": {
-            n.TEMPLATE_HASH_ANNOTATION: template_hash(md, options),
+            n.TEMPLATE_HASH_ANNOTATION: template_hash(md, options, secrets),
             n.REVISION_NUMBER_ANNOTATION: str(number),
             n.REVISION_SPEC_ANNOTATION: revision_spec(md),
         }},
@@ -44,15 +41,16 @@ def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()
             # A revision's template never changes (a change is a new revision), and the rollout sets its
             # replicas within the GPU budget: the Deployment itself never surges.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-            "template": template,
+            "template": _pod_template(md, options, secrets, rev),
         },
     }
 
 
-def template_hash(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> str:
-    """Names what the pods serve: any change to it (model, config, image, resources, env...) is a revision."""
-    text = json.dumps(_pod_template(md, options, TEMPLATE_PLACEHOLDER), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def template_hash(md: ModelDeployment, options: BuildOptions = BuildOptions(),
+                  secrets: SecretRevisions = SecretRevisions()) -> str:
+    """Names what the pods serve: any change to it (model, config, image, resources, env, key) is a revision."""
+    template = _pod_template(md, options, secrets, TEMPLATE_PLACEHOLDER)
+    return hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def revision_spec(md: ModelDeployment) -> str:
@@ -61,35 +59,26 @@ def revision_spec(md: ModelDeployment) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
-def _pod_template(md: ModelDeployment, options: BuildOptions, rev: str) -> dict:
+def _pod_template(md: ModelDeployment, options: BuildOptions, secrets: SecretRevisions, rev: str) -> dict:
     config_text = render_model_config(md)
-    spec = md.spec
     pod_spec: dict = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security_context(),
         "terminationGracePeriodSeconds": options.triton_exit_timeout_seconds + options.prestop_sleep_seconds + 20,
-        "initContainers": _init_containers(md, options),
+        "initContainers": init_containers(md, options),
         "containers": [_triton_container(md, options)],
         "volumes": _volumes(md, options, rev),
     }
-    if spec.rollout.analysis.smoke_test:
+    if md.spec.rollout.analysis.smoke_test:
         # Ready only once the operator's smoke inference passed on this very pod: no traffic before.
         pod_spec["readinessGates"] = [{"conditionType": n.SMOKE_CONDITION}]
     _add_scheduling(pod_spec, md)
     return {
-        "metadata": {
-            "labels": n.revision_labels(md, rev),
-            "annotations": {n.CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()},
-        },
+        "metadata": {"labels": n.revision_labels(md, rev),
+                     "annotations": _template_annotations(md, config_text, secrets)},
         "spec": pod_spec,
     }
-
-
-def pull_policy(image: str) -> str:
-    """A digest names fixed bits: pull once. A tag can move: check it at every start, so every node
-    runs what the tag names now (for cached layers that is a manifest request, not a download)."""
-    return "IfNotPresent" if "@sha256:" in image else "Always"
 
 
 def desired_replicas(md: ModelDeployment) -> int:
@@ -101,74 +90,30 @@ def desired_replicas(md: ModelDeployment) -> int:
     return replicas
 
 
-def _source(md: ModelDeployment) -> str:
-    """The URI as the fetch container sees it: a PVC becomes a read-only mounted path."""
-    uri = md.spec.model.uri
-    parts = urlsplit(uri)
-    if parts.scheme == "pvc":
-        return f"file://{n.PVC_MOUNT}{parts.path}"
-    return uri
-
-
-def _init_containers(md: ModelDeployment, options: BuildOptions) -> list[dict]:
-    model = md.spec.model
-    staging = f"{n.STAGING_DIR}/{md.model_name}"
-    fetch_args = ["fetch", _source(md), staging]
-    if model.sha256:
-        fetch_args += ["--sha256", model.sha256]
-    fetch_mounts = [{"name": "model-repository", "mountPath": n.MODEL_REPOSITORY}]
-    fetch_env = []
-    if model.credentials_secret:
-        fetch_mounts.append({"name": "storage-credentials", "mountPath": n.CREDENTIALS_DIR, "readOnly": True})
-        fetch_env.append({"name": "MODELDEPLOY_CREDENTIALS_DIR", "value": n.CREDENTIALS_DIR})
-    if urlsplit(model.uri).scheme == "pvc":
-        fetch_mounts.append({"name": "model-source", "mountPath": n.PVC_MOUNT, "readOnly": True})
-    build_args = [
-        "build-repo", "--source", staging, "--repository", n.MODEL_REPOSITORY,
-        "--model", md.model_name, "--version", model.version, "--format", model.format,
-        "--config", f"{n.CONFIG_DIR}/config.pbtxt",
-    ]
-    build_mounts = [
-        {"name": "model-repository", "mountPath": n.MODEL_REPOSITORY},
-        {"name": "model-config", "mountPath": n.CONFIG_DIR, "readOnly": True},
-    ]
-    return [
-        _runtime_container("fetch", fetch_args, fetch_mounts, fetch_env, options),
-        _runtime_container("build-repo", build_args, build_mounts, [], options),
-    ]
-
-
-def _runtime_container(name: str, args: list[str], mounts: list[dict], env: list[dict],
-                       options: BuildOptions) -> dict:
-    container = {
-        "name": name,
-        "image": options.runtime_image,
-        "imagePullPolicy": pull_policy(options.runtime_image),
-        "args": args,
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-        "securityContext": container_security_context(),
-        # The fetch's one-line reason lands in the pod status for the operator to surface.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts + [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    if env:
-        container["env"] = env
-    return container
+def _template_annotations(md: ModelDeployment, config_text: str, secrets: SecretRevisions) -> dict:
+    """What must roll the pods when it changes, though no container field does: the config, the API key."""
+    annotations = {n.CONFIG_HASH_ANNOTATION: hashlib.sha256(config_text.encode()).hexdigest()}
+    if md.spec.auth is not None and secrets.api_key:
+        annotations[n.API_KEY_REVISION_ANNOTATION] = secrets.api_key
+    return annotations
 
 
 def _triton_container(md: ModelDeployment, options: BuildOptions) -> dict:
     runtime = md.spec.runtime
     ready_path = f"/v2/models/{md.model_name}/versions/{md.spec.model.version}/ready"
-    env = [{"name": ADMIN_KEY_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}]
-    env += [{"name": e.name, "value": e.value} for e in runtime.env]
-    return {
+    env = [{"name": e.name, "value": e.value} for e in runtime.env]
+    api_key = None
+    if md.spec.auth is not None:
+        # The kubelet reads the key from the Secret and expands $(VAR) in the args: no manifest holds it.
+        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {
+            "name": md.spec.auth.api_key_secret, "key": API_KEY_SECRET_KEY}}})
+        api_key = f"$({API_KEY_ENV})"
+    container = {
         "name": "triton",
         "image": runtime.image,
         "imagePullPolicy": pull_policy(runtime.image),
-        "command": ["tritonserver"],
-        "args": triton_server_args(md, admin_key=f"$({ADMIN_KEY_ENV})",
-                                   exit_timeout_seconds=options.triton_exit_timeout_seconds),
-        "env": env,
+        "command": triton_command(),
+        "args": triton_server_args(md, options.triton_exit_timeout_seconds, api_key=api_key),
         "ports": [
             {"name": "http", "containerPort": n.HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": n.GRPC_PORT, "protocol": "TCP"},
@@ -193,6 +138,9 @@ def _triton_container(md: ModelDeployment, options: BuildOptions) -> dict:
             {"name": "dshm", "mountPath": "/dev/shm"},
         ],
     }
+    if env:
+        container["env"] = env
+    return container
 
 
 def _resources(md: ModelDeployment) -> dict:
@@ -237,18 +185,10 @@ def _add_scheduling(pod_spec: dict, md: ModelDeployment) -> None:
 
 
 def _volumes(md: ModelDeployment, options: BuildOptions, rev: str) -> list[dict]:
-    model = md.spec.model
-    volumes: list[dict] = [
+    return [
         {"name": "model-repository", "emptyDir": {}},
         {"name": "model-config", "configMap": {"name": n.config_map_name(md, rev)}},
         {"name": "tmp", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": options.dshm_size}},
+        *init_volumes(md),
     ]
-    if model.credentials_secret:
-        volumes.append({"name": "storage-credentials",
-                        "secret": {"secretName": model.credentials_secret, "defaultMode": 0o440}})
-    parts = urlsplit(model.uri)
-    if parts.scheme == "pvc":
-        volumes.append({"name": "model-source",
-                        "persistentVolumeClaim": {"claimName": parts.netloc, "readOnly": True}})
-    return volumes

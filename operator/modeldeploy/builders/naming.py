@@ -19,12 +19,14 @@ REQUEST_ANNOTATION = f"{GROUP}/rollout-request"
 SMOKE_CONDITION = f"{GROUP}/smoke"
 # Pods of the operator itself (the chart sets it): the NetworkPolicy lets them smoke-test and scrape.
 OPERATOR_LABEL = f"{GROUP}/operator"
+API_KEY_REVISION_ANNOTATION = f"{GROUP}/api-key-revision"
 
 # Where things live inside the Triton pod.
 MODEL_REPOSITORY = "/mnt/models"
 STAGING_DIR = f"{MODEL_REPOSITORY}/.staging"
 CONFIG_DIR = "/etc/modeldeploy"
 CREDENTIALS_DIR = "/var/run/secrets/modeldeploy/storage"
+CA_BUNDLE_DIR = "/var/run/modeldeploy/storage-ca"
 PVC_MOUNT = "/mnt/pvc"
 HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002
 

@@ -28,3 +28,9 @@ def container_security_context() -> dict:
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def pull_policy(image: str) -> str:
+    """A digest names fixed bits: pull once. A tag can move: check it at every start, so every node
+    runs what the tag names now (for cached layers that is a manifest request, not a download)."""
+    return "IfNotPresent" if "@sha256:" in image else "Always"

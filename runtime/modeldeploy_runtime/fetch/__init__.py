@@ -1,9 +1,9 @@
-"""`modeldeploy fetch SRC DEST`: get a model artifact, verify it, place it atomically.
+"""`modeldeploy fetch SRC DEST`: get a model, verify it, place it atomically.
 
-DEST ends up as a folder holding the artifact (or an archive's contents), or
-not at all: everything happens in a temporary sibling folder that replaces
-DEST in one rename once verified. A DEST already holding the same verified
-source is left as is.
+DEST ends up as a folder holding the artifact (or an archive's contents, or
+a store folder's objects), or not at all: everything happens in a temporary
+sibling folder that replaces DEST in one rename once verified. A DEST already
+holding the same verified source is left as is.
 """
 
 from __future__ import annotations
@@ -15,15 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from modeldeploy.api import ModelDeployment
+
 from ..errors import ExitCode, RuntimeFailure
 from .archive import is_archive, unpack
+from .digest import sha256_of
 from .gcs import fetch_gcs
 from .http import fetch_http
 from .local import fetch_local
 from .s3 import fetch_s3
+from .settings import StorageSettings
+from .tree import MARKER, tree_digest
 
-MARKER = ".modeldeploy-fetch.json"
 DEFAULT_MAX_BYTES = 64 << 30
+
+__all__ = ["DEFAULT_MAX_BYTES", "MARKER", "FetchResult", "StorageSettings", "fetch", "storage_settings"]
 
 
 @dataclass(frozen=True)
@@ -31,60 +37,89 @@ class FetchResult:
     dest: Path
     sha256: str | None
     reused: bool
+    tree_sha256: str | None = None
 
 
-def fetch(src: str, dest: Path, *, sha256: str | None = None, base_dir: Path | None = None,
-          max_bytes: int = DEFAULT_MAX_BYTES) -> FetchResult:
+def storage_settings(md: ModelDeployment) -> StorageSettings:
+    """spec.model.storage as local serving uses it (credentials come from the environment there)."""
+    storage = md.spec.model.storage
+    if storage is None:
+        return StorageSettings()
+    return StorageSettings(endpoint=storage.endpoint, region=storage.region, path_style=bool(storage.path_style))
+
+
+def fetch(src: str, dest: Path, *, sha256: str | None = None, tree_sha256: str | None = None,
+          base_dir: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+          settings: StorageSettings = StorageSettings()) -> FetchResult:
     dest = Path(dest)
-    reused = _already_there(dest, src, sha256)
+    identity = {"source": src, "endpoint": settings.endpoint}
+    reused = _already_there(dest, identity, sha256, tree_sha256)
     if reused is not None:
         return reused
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
     try:
-        artifact, digest = _download(src, staging / "download", base_dir or Path.cwd(), max_bytes)
+        artifact, digest = _download(src, staging / "download", base_dir or Path.cwd(), max_bytes, settings)
         if sha256 is not None:
-            if digest is None:
-                raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"sha256 applies to a file or archive, not the folder {src}")
-            if digest != sha256:
-                raise RuntimeFailure(ExitCode.CHECKSUM_MISMATCH,
-                                     f"sha256 mismatch for {artifact.name}: expected {sha256}, got {digest}")
+            digest = _verified_file(artifact, digest, sha256, src)
         ready = staging / "ready"
         if artifact.is_file() and is_archive(artifact):
-            unpack(artifact, ready)
+            unpack(artifact, ready, max_bytes)
         elif artifact.is_dir():
             artifact.rename(ready)
         else:
             ready.mkdir()
             artifact.rename(ready / artifact.name)
-        (ready / MARKER).write_text(json.dumps({"source": src, "sha256": digest}))
+        tree = None
+        if tree_sha256 is not None:
+            tree = tree_digest(ready)
+            if tree != tree_sha256:
+                raise RuntimeFailure(ExitCode.CHECKSUM_MISMATCH, f"tree sha256 mismatch for {src}: expected "
+                                                                 f"{tree_sha256}, got {tree}")
+        (ready / MARKER).write_text(json.dumps({**identity, "sha256": digest, "tree_sha256": tree}))
         _swap_into_place(ready, dest)
-        return FetchResult(dest=dest, sha256=digest, reused=False)
+        return FetchResult(dest=dest, sha256=digest, reused=False, tree_sha256=tree)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _download(src: str, into: Path, base_dir: Path, max_bytes: int) -> tuple[Path, str | None]:
+
+def _verified_file(artifact: Path, digest: str | None, expected: str, src: str) -> str:
+    if artifact.is_dir():
+        raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"sha256 is the digest of one file or archive, and {src} is a "
+                                                    "folder: give its tree digest (--tree-sha256, spec.model."
+                                                    "treeSha256; `modeldeploy digest DIR` prints it)")
+    digest = digest or sha256_of(artifact)
+    if digest != expected:
+        raise RuntimeFailure(ExitCode.CHECKSUM_MISMATCH,
+                             f"sha256 mismatch for {artifact.name}: expected {expected}, got {digest}")
+    return digest
+
+
+def _download(src: str, into: Path, base_dir: Path, max_bytes: int,
+              settings: StorageSettings) -> tuple[Path, str | None]:
     into.mkdir(parents=True)
     scheme = urlsplit(src).scheme.lower()
     if scheme == "file":
         return fetch_local(src, into, base_dir, max_bytes)
     if scheme in ("http", "https"):
-        return fetch_http(src, into, max_bytes)
+        return fetch_http(src, into, max_bytes, settings)
     if scheme == "s3":
-        return fetch_s3(src, into, max_bytes)
+        return fetch_s3(src, into, max_bytes, settings), None
     if scheme == "gs":
-        return fetch_gcs(src, into, max_bytes)
+        return fetch_gcs(src, into, max_bytes, settings), None
     raise RuntimeFailure(ExitCode.UNSUPPORTED, f"unsupported source {src!r}; use file:, http(s)://, s3:// or gs://")
 
 
-def _already_there(dest: Path, src: str, sha256: str | None) -> FetchResult | None:
+def _already_there(dest: Path, identity: dict, sha256: str | None, tree_sha256: str | None) -> FetchResult | None:
     try:
         recorded = json.loads((dest / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    if recorded.get("source") == src and (sha256 is None or recorded.get("sha256") == sha256):
-        return FetchResult(dest=dest, sha256=recorded.get("sha256"), reused=True)
+    same = all(recorded.get(k) == v for k, v in identity.items())
+    if same and sha256 in (None, recorded.get("sha256")) and tree_sha256 in (None, recorded.get("tree_sha256")):
+        return FetchResult(dest=dest, sha256=recorded.get("sha256"), reused=True,
+                           tree_sha256=recorded.get("tree_sha256"))
     return None
 
 

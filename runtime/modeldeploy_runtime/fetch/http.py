@@ -1,9 +1,14 @@
-"""http(s):// sources: streamed, retried with backoff, size-limited."""
+"""http(s):// sources: streamed, retried with backoff, size-limited.
+
+A bearer token comes from the mounted credentials Secret (key `token`); the
+proxy from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (spec.model.storage.proxy);
+extra CA certificates from --ca-bundle (spec.model.storage.caBundle).
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+import urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -12,6 +17,7 @@ from urllib3.util.retry import Retry
 
 from ..errors import ExitCode, RuntimeFailure
 from .digest import CHUNK, copy_stream
+from .settings import StorageSettings, credential
 
 class AnnouncedRetry(Retry):
     """urllib3's Retry, saying on stderr what failed before each wait: 15 silent seconds look like a hang."""
@@ -40,34 +46,49 @@ def failure_words(error: Exception | None, response: urllib3.BaseHTTPResponse | 
 
 
 RETRIES = 5
-RETRY = AnnouncedRetry(total=RETRIES, connect=RETRIES, read=3, backoff_factor=0.5,
+# A TLS verification failure (other=0) will not pass on a retry.
+RETRY = AnnouncedRetry(total=RETRIES, connect=RETRIES, read=3, other=0, backoff_factor=0.5,
                        status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
                        raise_on_status=False, respect_retry_after_header=True)
 
 
 def _headers() -> dict[str, str]:
-    # A bearer token from the mounted credentials Secret (key "token"), if any.
-    creds = os.environ.get("MODELDEPLOY_CREDENTIALS_DIR")
-    token_file = Path(creds) / "token" if creds else None
-    if token_file and token_file.is_file():
-        return {"Authorization": f"Bearer {token_file.read_text().strip()}"}
-    return {}
+    token = credential("token")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def fetch_http(uri: str, staging: Path, max_bytes: int, timeout_seconds: float = 30.0) -> tuple[Path, str]:
+def _pool(uri: str, settings: StorageSettings, timeout_seconds: float) -> urllib3.PoolManager:
+    options = {"retries": RETRY, "timeout": urllib3.Timeout(connect=10.0, read=timeout_seconds)}
+    if settings.ca_bundle:
+        options["ca_certs"] = str(settings.ca_bundle)
+    parts = urlsplit(uri)
+    # urllib3 reads no proxy settings itself; the standard library's reading of the environment decides.
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return urllib3.ProxyManager(proxy, **options)
+    return urllib3.PoolManager(**options)
+
+
+def fetch_http(uri: str, staging: Path, max_bytes: int, settings: StorageSettings = StorageSettings(),
+               timeout_seconds: float = 30.0) -> tuple[Path, str]:
     name = PurePosixPath(urlsplit(uri).path).name or "artifact"
     target = staging / name
-    pool = urllib3.PoolManager(retries=RETRY, timeout=urllib3.Timeout(connect=10.0, read=timeout_seconds))
+    pool = _pool(uri, settings, timeout_seconds)
     try:
         response = pool.request("GET", uri, headers=_headers(), preload_content=False)
-    except urllib3.exceptions.MaxRetryError as err:
-        raise RuntimeFailure(ExitCode.NETWORK, f"{failure_words(err.reason)} at {_where(uri)} after {RETRIES} "
-                                               f"retries (GET {_safe(uri)})") from None
     except urllib3.exceptions.HTTPError as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, urllib3.exceptions.SSLError):
+            raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)}: TLS verification failed; for a private CA "
+                                                   "set spec.model.storage.caBundle") from None
+        if isinstance(err, urllib3.exceptions.MaxRetryError):
+            raise RuntimeFailure(ExitCode.NETWORK, f"{failure_words(reason)} at {_where(uri)} after {RETRIES} "
+                                                   f"retries (GET {_safe(uri)})") from None
         raise RuntimeFailure(ExitCode.NETWORK, f"GET {_safe(uri)} failed: {failure_words(err)}") from None
     try:
         if response.status in (401, 403):
-            raise RuntimeFailure(ExitCode.ACCESS_DENIED, f"GET {_safe(uri)}: HTTP {response.status}; check credentialsSecret")
+            raise RuntimeFailure(ExitCode.ACCESS_DENIED, f"GET {_safe(uri)}: HTTP {response.status}; check "
+                                                         "spec.model.storage.credentialsSecret (key token)")
         if response.status == 404:
             raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"GET {_safe(uri)}: HTTP 404")
         if response.status >= 400:
