@@ -118,6 +118,9 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                     help="how often every watched kind is listed again to repair what a watch missed "
                          "(default: %(default)s)")
     op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE), type=_image_reference)
+    op.add_argument("--keda-prometheus-server", default=_env("KEDA_PROMETHEUS_SERVER",
+                                                             BuildOptions.keda_prometheus_server),
+                    help="engine keda: the Prometheus server its ScaledObjects query (default: %(default)s)")
     op.add_argument("--peering", default=_env("PEERING", "modeldeploy"),
                     help="kopf peering object shared by the replicas (default: %(default)s)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")) or None,
@@ -138,7 +141,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
             namespaces=tuple(args.namespaces or ()), all_namespaces=args.all_namespaces,
             log_level=args.log_level, log_format=args.log_format, metrics_port=args.metrics_port,
             health_port=args.health_port, bind_address=args.bind_address, resync_seconds=args.resync_seconds,
-            relist_seconds=args.relist_seconds,
+            relist_seconds=args.relist_seconds, keda_prometheus_server=args.keda_prometheus_server,
             runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone,
             peering_lifetime=args.peering_lifetime, **extra,
         )
@@ -186,7 +189,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if not result.ok:
         return EXIT_INVALID
     # Offline there is no cluster to ask: render shows what an engine keda ModelDeployment gets where KEDA runs.
-    options = BuildOptions(runtime_image=args.runtime_image, keda_available=True)
+    options = BuildOptions(runtime_image=args.runtime_image, keda_available=True, gateway_available=True)
     objects = [obj for md in result.model_deployments for obj in build_all(md, options)]
     if args.output == "json":
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")

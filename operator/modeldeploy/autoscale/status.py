@@ -34,3 +34,16 @@ def autoscaling_status(engine: str, metric: str, target: str, decision: Decision
     if capacity is not None:
         fields["capacity_per_replica"] = round(capacity, 1)
     return AutoscalingStatus(**fields).to_wire()
+
+
+def hpa_current_value(hpa_status: dict) -> str | None:
+    """The metric an HPA last read, as status.autoscaling shows it ("72%" of CPU, "12" requests...)."""
+    for metric in hpa_status.get("currentMetrics") or []:
+        current = (metric.get("resource") or metric.get("pods") or metric.get("object") or {}).get("current") or {}
+        if "averageUtilization" in current:
+            return f"{current['averageUtilization']}%"
+        if "averageValue" in current:
+            return str(current["averageValue"])
+        if "value" in current:
+            return str(current["value"])
+    return None

@@ -51,7 +51,8 @@ def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *,
     objects: list[dict | None] = [build_service(md, active), build_metrics_service(md)]
     if rollout.strategy == "BlueGreen" and preview:
         objects.append(build_preview_service(md, preview))
-    if rollout.traffic_routing is not None and rollout.traffic_routing.gateway_api is not None:
+    if options.gateway_available and rollout.traffic_routing is not None and \
+            rollout.traffic_routing.gateway_api is not None:
         objects += [build_revision_service(md, rev) for rev in sorted(weights)]
         objects.append(build_http_route(md, weights))
     objects += [build_pdb(md), build_network_policy(md, options), build_autoscaler(md, options)]

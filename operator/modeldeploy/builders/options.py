@@ -21,3 +21,5 @@ class BuildOptions:
     # KEDA's CRD is installed (the operator discovers it; `render` assumes it is).
     keda_prometheus_server: str = "http://prometheus-operated.monitoring.svc:9090"
     keda_available: bool = False
+    # Whether the Gateway API's HTTPRoute CRD is installed: exact canary weights through an HTTPRoute.
+    gateway_available: bool = False

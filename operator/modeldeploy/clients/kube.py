@@ -19,12 +19,13 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from .errors import ApiError, Retryable, classify, retry_after_seconds
-from .permissions import EVENT, MODELDEPLOYMENT, Kind, allowed, kind_of
+from .permissions import EVENT, MODELDEPLOYMENT, POD, Kind, allowed, kind_of
 
 FIELD_MANAGER = "modeldeploy"
 AUTOSCALER_FIELD_MANAGER = "modeldeploy-autoscaler"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 TIMEOUT_SECONDS = (5, 30)  # connect, read
 LIST_PAGE = 500
 
@@ -92,6 +93,11 @@ class KubeClient:
             query={"fieldManager": AUTOSCALER_FIELD_MANAGER}, body={"spec": {"replicas": replicas}},
             content_type=MERGE, subresource="scale",
         )
+
+    def patch_pod_status(self, namespace: str, name: str, json_patch: list[dict]) -> dict:
+        """A JSON patch of a pod's status: the smoke gate's readiness condition, guarded by a `test` op."""
+        return self._request("patch", POD, "PATCH", POD.path(namespace, name, "status"), body=json_patch,
+                             content_type=JSON_PATCH, subresource="status")
 
     def create_event(self, event: dict) -> dict:
         return self._request("create", EVENT, "POST", EVENT.path(event["metadata"]["namespace"]), body=event)

@@ -45,6 +45,10 @@ MODELDEPLOYMENT = Kind(f"{GROUP}/{VERSION}", KIND, PLURAL)
 CONFIGMAP = Kind("v1", "ConfigMap", "configmaps")
 SERVICE = Kind("v1", "Service", "services")
 POD = Kind("v1", "Pod", "pods")
+SECRET = Kind("v1", "Secret", "secrets")
+CRD = Kind("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+HTTPROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
+GATEWAY_CRD = "httproutes.gateway.networking.k8s.io"
 EVENT = Kind("v1", "Event", "events")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 PDB = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
@@ -58,7 +62,7 @@ KEDA_CRD = "scaledobjects.keda.sh"
 
 # Children the builders produce, in apply order.
 CHILD_KINDS = (CONFIGMAP, DEPLOYMENT, SERVICE, PDB, NETWORKPOLICY, HPA)
-OPTIONAL_CHILD_KINDS = (SCALEDOBJECT,)
+OPTIONAL_CHILD_KINDS = (SCALEDOBJECT, HTTPROUTE)
 KINDS = {k.kind: k for k in (MODELDEPLOYMENT, *CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD, EVENT, CLUSTER_PEERING,
                              PEERING)}
 
@@ -85,6 +89,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(GROUP, f"{PLURAL}/scale", ("get", "patch")),
     *(Permission(k.group, k.plural, _CHILD_VERBS) for k in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS)),
     Permission("", "pods", READ),
+    # The smoke gate: a new pod takes traffic once the operator's smoke inference passed on it.
+    Permission("", "pods/status", ("patch",)),
+    # spec.auth's API-key Secret, read by name (the smoke inference sends the key; a new key rolls the pods).
+    Permission("", "secrets", ("get",)),
     Permission("", "events", ("create",)),
     # kopf: it watches CRDs to notice the resources it serves, and namespaces to resolve --namespace.
     Permission("apiextensions.k8s.io", "customresourcedefinitions", READ, cluster_scoped=True),

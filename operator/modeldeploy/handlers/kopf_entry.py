@@ -28,6 +28,8 @@ _options = OperatorOptions(
     metrics_port=int(os.environ.get("MODELDEPLOY_METRICS_PORT", "8080")),
     resync_seconds=float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "60")),
     relist_seconds=float(os.environ.get("MODELDEPLOY_RELIST_SECONDS", "600")),
+    **({"keda_prometheus_server": os.environ["MODELDEPLOY_KEDA_PROMETHEUS_SERVER"]}
+       if "MODELDEPLOY_KEDA_PROMETHEUS_SERVER" in os.environ else {}),
     **({"runtime_image": os.environ["MODELDEPLOY_RUNTIME_IMAGE"]} if "MODELDEPLOY_RUNTIME_IMAGE" in os.environ else {}),
 )
 _metrics = OperatorMetrics()

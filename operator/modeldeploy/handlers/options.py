@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ..builders import DEFAULT_RUNTIME_IMAGE
+from ..builders import DEFAULT_RUNTIME_IMAGE, BuildOptions
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class OperatorOptions:
     # How often every watched kind is listed afresh, to repair what a watch never delivered.
     relist_seconds: float = 600.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    # engine keda: the Prometheus server the ScaledObjects' triggers query.
+    keda_prometheus_server: str = BuildOptions.keda_prometheus_server
     peering: str = "modeldeploy"
     standalone: bool = False
     # Replicas of the operator need distinct priorities: kopf freezes every peer when two are equal.

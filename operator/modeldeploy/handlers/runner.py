@@ -13,20 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import secrets
 import socket
+import threading
 import time
 
 import kopf
+from modeldeploy_runtime.smoke import smoke
 from prometheus_client import start_http_server
 
 from ..api import GROUP, PLURAL, VERSION
 from ..builders import BuildOptions
 from ..builders.naming import MANAGED_BY
 from ..clients import ApiError, KubeClient
-from ..clients.permissions import CHILD_KINDS, KINDS, MODELDEPLOYMENT, POD
+from ..api import ModelDeployment
+from ..autoscale import AutoscaleLoop, AutoscalerMetrics, Targets, autoscaling_status, scale_event
+from ..autoscale.status import hpa_current_value
+from ..builders import api_key_from_secret, api_key_headers
+from ..clients import NotFound
+from ..clients.permissions import (CHILD_KINDS, CRD, GATEWAY_CRD, KEDA_CRD, KINDS, MODELDEPLOYMENT,
+                                   OPTIONAL_CHILD_KINDS, POD)
+from ..clients.triton_metrics import scrape
+from ..reconcile import key_of
+from ..reconcile.observed import Observed
+from ..reconcile.secrets import SecretReader
+from ..rollout.analyst import Analyst
+from ..rollout.gate import SmokeGate
 from ..reconcile import ObservedCache, OperatorMetrics, Reconciler
 from .health import HealthServer
 from .options import OperatorOptions
@@ -36,7 +51,7 @@ from .relist import RelistSchedule
 log = logging.getLogger("modeldeploy.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED.items())
-WATCHED_KINDS = tuple(kind.kind for kind in (MODELDEPLOYMENT, *CHILD_KINDS, POD))
+WATCHED_KINDS = tuple(kind.kind for kind in (MODELDEPLOYMENT, *CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD))
 
 
 class Controller:
@@ -47,9 +62,19 @@ class Controller:
         self.metrics = metrics
         self.client = client
         self.cache = ObservedCache()
-        self.reconciler = Reconciler(client, self.cache, metrics=metrics,
-                                     options=BuildOptions(runtime_image=options.runtime_image),
-                                     instance=socket.gethostname())
+        self.instance = socket.gethostname()
+        self.secrets = SecretReader(client, ttl_seconds=options.resync_seconds)
+        self.analyst = Analyst(lambda ip, model: scrape(ip, model), on_verdict=self.poke)
+        self.gate = SmokeGate(client, smoke, headers=self.api_key_headers, on_verdict=self.poke)
+        self.autoscaler = AutoscaleLoop(
+            self._autoscaled, client.patch_scale, self._record_scale,
+            metrics=AutoscalerMetrics(metrics.registry), on_status=self.poke)
+        self.build_options = BuildOptions(runtime_image=options.runtime_image,
+                                          keda_prometheus_server=options.keda_prometheus_server)
+        self.reconciler = Reconciler(client, self.cache, metrics=metrics, options=self.build_options,
+                                     instance=self.instance, analyst=self.analyst, gate=self.gate,
+                                     secrets=self.secrets.get, autoscaling=self.autoscaling_status)
+        self._targets = Targets(bodies=self.cache.md_bodies, pods_of=lambda body: self.cache.snapshot(key_of(body)).pods)
         self.retry_at: dict[tuple[str, str], float] = {}  # backing off after a failure: events wait
         self.wake_at: dict[tuple[str, str], float] = {}  # a rollout's next moment: events still count
         # Set once every watched kind has done its first listing (the informer "has synced" rule):
@@ -59,6 +84,61 @@ class Controller:
         self._api_down = False
         # Replaced once peering is known: a standby's own loops must pause as kopf pauses its watches.
         self.leadership: Leadership | None = None
+
+    def poke(self, key: tuple[str, str]) -> None:
+        """Look at this ModelDeployment again soon (from the gate's, the analysis' or the autoscaler's thread)."""
+        self.wake_at[key] = 0.0
+
+    # -- what the reconciler asks of the rest of the operator ----------------------------------------
+
+    def api_key_headers(self, md: ModelDeployment) -> dict | None:
+        """The smoke inference sends the model's API key, as any client must (spec.auth)."""
+        if md.spec.auth is None:
+            return None
+        secret = self.secrets.get(md.namespace, md.spec.auth.api_key_secret)
+        key = api_key_from_secret(secret) if secret else None
+        return api_key_headers(key, "http") if key else None
+
+    def autoscaling_status(self, key: tuple[str, str], md: ModelDeployment, observed: Observed) -> dict | None:
+        scaling = md.spec.autoscaling
+        if scaling is None:
+            return None
+        if scaling.engine == "builtin":
+            return self.autoscaler.status_of(*key)
+        hpa = (observed.children.get(("HorizontalPodAutoscaler", md.name)) or {}).get("status") or {}
+        return autoscaling_status(scaling.engine, scaling.metric, str(scaling.target),
+                                  current_value=hpa_current_value(hpa), desired_replicas=hpa.get("desiredReplicas"))
+
+    def _autoscaled(self) -> list:
+        """The builtin autoscaler's targets: none before the cache is whole, none on a standby."""
+        if not self.synced.is_set() or (self.leadership is not None and not self.leadership.active()):
+            return []
+        return self._targets()
+
+    def _record_scale(self, target, reason: str, message: str, warning: bool) -> None:  # noqa: ANN001 - Target
+        try:
+            self.client.create_event(scale_event(target, reason, message, warning, time.time(), self.instance))
+        except ApiError as err:
+            log.warning("scale event for %s/%s not recorded: %s", target.namespace, target.name, err.message[:200])
+
+    def discover(self) -> None:
+        """Which optional CRDs the cluster has (KEDA, Gateway API): what the builders may produce."""
+        found = {}
+        for name in (KEDA_CRD, GATEWAY_CRD):
+            try:
+                self.client.get(CRD, None, name)
+                found[name] = True
+            except NotFound:
+                found[name] = False
+            except ApiError:
+                return  # keep what is known; try again at the next relist
+        options = dataclasses.replace(self.build_options, keda_available=found[KEDA_CRD],
+                                      gateway_available=found[GATEWAY_CRD])
+        if options != self.build_options:
+            log.info("optional APIs: KEDA %s, Gateway API %s", *(("installed" if found[c] else "absent")
+                                                                  for c in (KEDA_CRD, GATEWAY_CRD)))
+            self.build_options = options
+            self.reconciler.set_options(options)
 
     def reconcile(self, key: tuple[str, str]) -> None:
         if self.retry_at.get(key, 0.0) > time.monotonic():
@@ -136,6 +216,8 @@ class Controller:
                 keys.update(self.cache.md_keys())
             kinds = self.relists.due(WATCHED_KINDS)
             if kinds:
+                if len(kinds) == len(WATCHED_KINDS):
+                    await asyncio.to_thread(self.discover)
                 keys.update(await asyncio.to_thread(self.relist, kinds))
             keys.update(k for k, at in list(self.retry_at.items()) if at <= now)
             keys.update(k for k, at in list(self.wake_at.items()) if at <= now)
@@ -155,6 +237,8 @@ class Controller:
                 for namespace in namespaces:
                     found, version = self.client.list_all(kind, namespace, label_selector=selector)
                     items += found
+            except NotFound:
+                continue  # an optional kind whose CRD is not installed: nothing to compare
             except ApiError as err:
                 log.warning("relist of %s failed: %s %s", kind.plural, err.status, err.message[:200])
                 self.relists.everything()
@@ -188,7 +272,7 @@ def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="modeldeployment")(controller.on_modeldeployment)
     kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="listed-modeldeployments")(controller.on_listed)
-    for kind in (*CHILD_KINDS, POD):
+    for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD):
         # No label filter here: the API server already filters the watch by label, and an object
         # whose labels were changed by hand must still reach the reconciler to be taken back.
         kopf.on.event(kind.group, kind.version, kind.plural, registry=registry,
@@ -203,7 +287,7 @@ def configure(settings: kopf.OperatorSettings, options: OperatorOptions, *,
     settings.posting.enabled = False  # Events come from the reconciler only, on transitions
     settings.execution.max_workers = options.workers
     # Watch only what the operator made: the API server filters, so unrelated pods cost nothing.
-    for kind in (*CHILD_KINDS, POD):
+    for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD):
         settings.watching.label_selectors[f"{kind.api_version}/{kind.plural}"] = MANAGED_SELECTOR
     # A per-object worker lingers this long after its last event; at 1,000 ModelDeployments
     # (7,000 watched objects) kopf's default 5 s keeps thousands alive after a burst.
@@ -252,11 +336,17 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
                           live_within=5 * options.resync_seconds + 30, ready_within=2 * options.resync_seconds + 30)
     await health.start(options.bind_address, options.health_port)
     await asyncio.to_thread(controller.probe_api)
+    await asyncio.to_thread(controller.discover)
     peered = await asyncio.to_thread(ensure_peering, client, options)
     identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
     controller.leadership = Leadership(client, options, peered=peered, identity=identity,
                                        every=max(1.0, options.peering_lifetime / 3))
     resync = asyncio.create_task(controller.resync_forever(), name="modeldeploy resync")
+    stop_loops = threading.Event()
+    loops = [threading.Thread(target=controller.autoscaler.run, args=(stop_loops,), name="autoscaler", daemon=True),
+             threading.Thread(target=controller.analyst.run, args=(stop_loops,), name="analysis", daemon=True)]
+    for loop in loops:
+        loop.start()
     log.info("operator starting: %s, priority %d, peering %r%s",
              "all namespaces" if options.all_namespaces else "namespaces " + ",".join(options.namespaces),
              options.priority, options.peering, "" if peered else " (standalone)")
@@ -268,6 +358,8 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
             ready_flag=ready, stop_flag=stop, identity=identity,
         )
     finally:
+        stop_loops.set()
+        controller.gate.close()
         resync.cancel()
         await health.stop()
         metrics_server.shutdown()

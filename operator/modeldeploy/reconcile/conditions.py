@@ -38,6 +38,8 @@ class Facts:
     progress: str = ""  # "CanaryStep 2/3, weight 30%" while a rollout runs
     aborted: str | None = None  # why the last rollout was rolled back
     events: tuple[tuple[str, str, bool], ...] = ()  # rollout events: reason, message, warning
+    autoscaling: dict | None = None  # status.autoscaling
+    unavailable: str | None = None  # "Reason: message" of something the spec needs and the cluster lacks
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def verdicts(facts: Facts) -> list[Verdict]:
         degraded = (TRUE, "RolloutAborted", facts.aborted)
     elif finding:
         degraded = (TRUE, finding.reason, finding.message)
+    elif facts.unavailable:
+        reason, _, message = facts.unavailable.partition(": ")
+        degraded = (TRUE, reason, message)
     else:
         degraded = (FALSE, "AsExpected", "")
     counts = f"{facts.serving}/{facts.total} replicas ready"
@@ -142,10 +147,12 @@ def compute_status(facts: Facts, previous: dict | None, now: str) -> tuple[dict,
         "traffic": ",".join(f"{r['name']}={r['weight']}" for r in revisions if r.get("weight") or
                             r.get("role") in ("Stable", "Canary", "Preview")) or None,
         "rollout": facts.rollout,
+        "autoscaling": facts.autoscaling,
     }
     if facts.spec_error or facts.apply_error:
         # Nothing was observed this time: keep what was reported (the old revision may still serve).
-        for key in ("replicas", "readyReplicas", "revisions", "traffic", "rollout", "url", "grpcAddress", "selector"):
+        for key in ("replicas", "readyReplicas", "revisions", "traffic", "rollout", "url", "grpcAddress", "selector",
+                    "autoscaling"):
             status[key] = (previous or {}).get(key)
     return status, transitions
 
@@ -163,4 +170,4 @@ def status_patch(current: dict | None, desired: dict) -> dict | None:
 
 
 OWNED_FIELDS = {"observedGeneration", "conditions", "url", "grpcAddress", "selector", "replicas", "readyReplicas",
-                "revisions", "traffic", "rollout"}
+                "revisions", "traffic", "rollout", "autoscaling"}

@@ -88,6 +88,8 @@ def _split(body: dict, whole: bool = True) -> tuple[dict, bytes | None]:
     if body["kind"] == "Deployment":
         head["spec"] = {"replicas": (body.get("spec") or {}).get("replicas", 1)}
         head["status"] = body.get("status") or {}
+    elif body["kind"] == "HorizontalPodAutoscaler":
+        head["status"] = body.get("status") or {}  # what status.autoscaling reports for engine hpa
     if not whole:
         return head, None
     return head, pack({**{k: v for k, v in body.items() if k != "status"},

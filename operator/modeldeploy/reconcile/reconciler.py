@@ -18,7 +18,8 @@ from typing import Protocol
 
 from .. import rollout
 from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, RolloutStatus, parse_model_deployment
-from ..builders import BuildOptions, build_revision, build_shared, desired_replicas, template_hash
+from ..builders import (BuildOptions, SecretRevisions, autoscaler_unavailable, build_revision, build_shared,
+                        desired_replicas, secret_revision, template_hash)
 from ..builders import naming as n
 from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound
 from ..clients.permissions import KINDS
@@ -30,7 +31,7 @@ from .events import build_event, transition_event
 from .metrics import OperatorMetrics
 from .observed import Key, Observed, ObservedCache, full_object
 from .redact import redact
-from .revisions import kept_deployment, observe as observe_revisions, pods_of, target_of
+from .revisions import kept_deployment, observe as observe_revisions, pods_of, revision_md, target_of
 
 log = logging.getLogger("modeldeploy.reconcile")
 
@@ -75,7 +76,7 @@ class Analyst(Protocol):
 class SmokeGate(Protocol):
     """Sends each new pod a smoke inference before it may take traffic (modeldeploy.rollout.gate)."""
 
-    def check(self, key: Key, md: ModelDeployment, pods: Sequence[dict]) -> None: ...
+    def check(self, key: Key, mds: dict[str, ModelDeployment], pods: Sequence[dict]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,16 @@ class Addresses:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A validated spec and what follows from it alone, kept per generation."""
+    """A validated spec and what follows from it (and the API key's revision), kept per generation."""
 
     md: ModelDeployment
     addresses: Addresses
+    secrets: SecretRevisions
     template_hash: str
+
+
+SecretGetter = Callable[[str, str], "dict | None"]  # (namespace, name) -> the Secret, None when missing
+AutoscalingStatus = Callable[[Key, ModelDeployment, Observed], "dict | None"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,8 @@ class Reconciler:
     def __init__(self, client: KubeClient, cache: ObservedCache, *, metrics: OperatorMetrics,
                  options: BuildOptions = BuildOptions(), instance: str = "modeldeploy",
                  clock: Callable[[], float] = time.time, analyst: Analyst | None = None,
-                 gate: SmokeGate | None = None):
+                 gate: SmokeGate | None = None, secrets: SecretGetter | None = None,
+                 autoscaling: AutoscalingStatus | None = None):
         self._client = client
         self._cache = cache
         self._metrics = metrics
@@ -131,6 +138,9 @@ class Reconciler:
         self._clock = clock
         self._analyst = analyst
         self._gate = gate
+        self._secrets = secrets
+        self._autoscaling = autoscaling
+        self._revision_mds: dict[Key, dict[str, tuple[str, ModelDeployment]]] = {}
         self._guard = threading.Lock()
         self._running: set[Key] = set()
         self._dirty: set[Key] = set()
@@ -194,7 +204,7 @@ class Reconciler:
     def _once(self, key: Key) -> Outcome:
         body = self._cache.md(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            for table in (self._parsed, self._built, self._verified):
+            for table in (self._parsed, self._built, self._verified, self._revision_mds):
                 table.pop(key, None)
             return Outcome("gone")
         generation = int(body["metadata"].get("generation") or 0)
@@ -221,18 +231,37 @@ class Reconciler:
             writes += pruned
             observed = self._cache.snapshot(key)
         writes += self._finish(body, self._facts(key, parsed, generation, plan, observed))
-        self._watch(key, md, plan, observed)
+        self._watch(key, md, plan, target, observed)
         return Outcome("applied" if writes else "unchanged", writes, requeue_after=plan.requeue_after)
 
+    def set_options(self, options: BuildOptions) -> None:
+        """The cluster changed what can be built (KEDA's or Gateway API's CRDs came or went): build anew."""
+        with self._guard:
+            self._options = options
+            self._parsed.clear()
+            self._built.clear()
+
     def _parse(self, key: Key, body: dict, generation: int) -> Parsed:
-        version = (body["metadata"].get("uid"), generation)
         held = self._parsed.get(key)
+        md = held[1].md if held is not None and held[0][:2] == (body["metadata"].get("uid"), generation) \
+            and generation else None
+        if md is None:
+            md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")
+                                         if k in body})
+        secrets = self._secret_revisions(md)
+        version = (body["metadata"].get("uid"), generation, secrets)
         if held is not None and held[0] == version and generation:
             return held[1]
-        md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body})
-        parsed = Parsed(md, Addresses.of(md), template_hash(md, self._options))
+        parsed = Parsed(md, Addresses.of(md), secrets, template_hash(md, self._options, secrets))
         self._parsed[key] = (version, parsed)
         return parsed
+
+    def _secret_revisions(self, md: ModelDeployment) -> SecretRevisions:
+        """The API key's revision: stamped into the pod template, so a rotated key rolls the pods."""
+        if md.spec.auth is None or self._secrets is None:
+            return SecretRevisions()
+        secret = self._secrets(md.namespace, md.spec.auth.api_key_secret)
+        return SecretRevisions(api_key=secret_revision(secret) if secret else None)
 
     # -- the rollout ----------------------------------------------------------------------------------
 
@@ -246,6 +275,7 @@ class Reconciler:
         plan = rollout.step(rollout.Inputs(
             rollout=md.spec.rollout, total=desired_replicas(md), target=target, revisions=tuple(views),
             state=state, now=self._clock(), verdicts=tuple(verdicts), request=request,
+            routed=self._options.gateway_available,
         ))
         return plan, target
 
@@ -264,8 +294,8 @@ class Reconciler:
         if held is not None and held[0] == layout:
             return held[1]
         md = parsed.md
-        objects = build_revision(md, self._options, rev=target.name, replicas=plan.replicas.get(target.name, 0),
-                                 number=target.number)
+        objects = build_revision(md, self._options, parsed.secrets, rev=target.name,
+                                 replicas=plan.replicas.get(target.name, 0), number=target.number)
         objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
         objects += build_shared(md, self._options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
         desired = [Desired.of(self._owned(obj, md, body)) for obj in objects]
@@ -291,13 +321,36 @@ class Reconciler:
         history = sorted((v for v in views if v.name not in busy), key=lambda v: v.number, reverse=True)
         return busy | {v.name for v in history[:md.spec.rollout.revision_history_limit]}
 
-    def _watch(self, key: Key, md: ModelDeployment, plan: rollout.Plan, observed: Observed) -> None:
+    def _watch(self, key: Key, md: ModelDeployment, plan: rollout.Plan, target: Target,
+               observed: Observed) -> None:
         """Hand new pods to the smoke gate and a rolling-out revision to the analysis."""
-        if self._gate is not None and md.spec.rollout.analysis.smoke_test:
-            self._gate.check(key, md, observed.pods)
+        if self._gate is not None:
+            self._gate.check(key, self._revision_specs(key, md, target, observed), observed.pods)
         if self._analyst is not None:
             canary = plan.state.canary if plan.state.phase in ("Progressing", "Paused") else None
             self._analyst.follow(key, md, canary, plan.state.stable, observed.pods)
+
+    def _revision_specs(self, key: Key, md: ModelDeployment, target: Target,
+                        observed: Observed) -> dict[str, ModelDeployment]:
+        """Each revision as the ModelDeployment it serves (its own model config), for its pods' smoke."""
+        _, wholes = observe_revisions(observed)
+        held = self._revision_mds.setdefault(key, {})
+        specs = {target.name: md}
+        for rev, whole in wholes.items():
+            if rev == target.name:
+                continue
+            recorded = (whole["metadata"].get("annotations") or {}).get(n.REVISION_SPEC_ANNOTATION)
+            if not recorded:
+                continue
+            if rev not in held or held[rev][0] != recorded:
+                try:
+                    held[rev] = (recorded, revision_md(md, recorded))
+                except (InvalidSpec, ValueError):
+                    continue
+            specs[rev] = held[rev][1]
+        for gone in set(held) - set(wholes):
+            del held[gone]
+        return {rev: spec for rev, spec in specs.items() if spec.spec.rollout.analysis.smoke_test}
 
     # -- children -----------------------------------------------------------------------------------
 
@@ -396,7 +449,21 @@ class Reconciler:
             rollout=plan.state.to_wire(),
             progress=plan.progress, aborted=plan.aborted,
             events=tuple((e.reason, e.message, e.warning) for e in plan.events),
+            autoscaling=self._autoscaling(key, md, observed) if self._autoscaling and md.spec.autoscaling else None,
+            unavailable=self._unavailable(md),
         )
+
+    def _unavailable(self, md: ModelDeployment) -> str | None:
+        """What the spec asks of the cluster that it lacks (a CRD), said in the Degraded condition."""
+        missing = autoscaler_unavailable(md, self._options.keda_available)
+        if missing:
+            return f"AutoscalerUnavailable: {missing}"
+        routing = md.spec.rollout.traffic_routing
+        if routing is not None and routing.gateway_api is not None and not self._options.gateway_available:
+            return ("TrafficRoutingUnavailable: rollout.trafficRouting.gatewayAPI needs the Gateway API CRDs "
+                    "(httproutes.gateway.networking.k8s.io); until they are installed the canary's weight "
+                    "follows its share of pods")
+        return None
 
     def _finish(self, body: dict, facts: Facts) -> int:
         """The one place status is written: only when it changed, then one Event per transition."""

@@ -9,8 +9,9 @@ name ("v3", then "v3-2"...) and the next number.
 from __future__ import annotations
 
 import copy
+import json
 
-from ..api import GROUP, ModelDeployment
+from ..api import GROUP, ModelDeployment, parse_model_deployment
 from ..builders import naming as n
 from ..rollout import PodView, RevisionView, Target
 from .observed import Observed, full_object
@@ -95,6 +96,13 @@ def kept_deployment(observed: dict, replicas: int) -> dict:
             "template": copy.deepcopy(spec.get("template")),
         },
     }
+
+
+def revision_md(md: ModelDeployment, recorded: str) -> ModelDeployment:
+    """The ModelDeployment an older revision served: today's spec with that revision's serving parts."""
+    spec = {**md.spec.to_wire(), **json.loads(recorded)}
+    return parse_model_deployment({"apiVersion": md.api_version, "kind": md.kind,
+                                   "metadata": md.metadata.to_wire(), "spec": spec})
 
 
 def pods_of(observed: Observed, revs: set[str]) -> tuple[dict, ...]:

@@ -31,6 +31,7 @@ class Inputs:
     now: float  # seconds since the epoch
     verdicts: tuple[IntervalVerdict, ...] = ()  # of the target revision, oldest first
     request: str | None = None  # "<action>@<id>" from the ModelDeployment's request annotation
+    routed: bool = True  # an HTTPRoute can carry exact weights (the Gateway API is installed)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ class _Stepper:
             index = len(weights) - 1
             self._enter_step(index, "promoted to 100% by request")
         weight = weights[index]
-        routed = self.spec.traffic_routing is not None and self.spec.traffic_routing.gateway_api is not None
+        routed = self.inp.routed and self.spec.traffic_routing is not None and \
+            self.spec.traffic_routing.gateway_api is not None
         if routed:
             canary_want = routed_pods(total, weight)
             stable_want = min(routed_pods(total, 100 - weight), self.budget.ceiling - canary_want) if weight < 100 else 0
