@@ -125,17 +125,23 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[int, int, int]) -> TritonProcess:
-    home = triton_home()
-    backends = prepare_backends(home, workdir)
+def triton_env(base: dict[str, str]) -> dict[str, str]:
+    """`base` with what nvidia-pytriton's tritonserver and its python backend stub need to run."""
     from pytriton.utils.distribution import get_libs_path  # noqa: PLC0415 - the wheel's own bundled libraries
 
-    env = dict(os.environ)
+    env = dict(base)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (env.get("LD_LIBRARY_PATH"), str(get_libs_path())) if p)
     # The python backend's stub imports the model's packages (torch, numpy)
     # from this interpreter's environment.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
+    env["PATH"] = os.pathsep.join(p for p in (str(Path(sys.executable).parent), env.get("PATH")) if p)
+    return env
+
+
+def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[int, int, int]) -> TritonProcess:
+    home = triton_home()
+    backends = prepare_backends(home, workdir)
+    env = triton_env(dict(os.environ))
     log = log_path.open("ab")
     try:
         process = subprocess.Popen(
