@@ -129,3 +129,14 @@ def test_services_get_a_cluster_ip_from_the_allocator_when_given_one():
         _, applied = api.request("PATCH", "/api/v1/namespaces/ml/services/t?fieldManager=x",
                                  {**svc, "metadata": {"name": "t", "namespace": "ml"}}, "application/apply-patch+yaml")
         assert applied["spec"]["clusterIP"] == "127.9.100.2"
+
+
+def test_a_binding_assigns_the_node_and_marks_the_pod_scheduled_at_once(api):
+    api.request("POST", PODS, {**POD, "spec": {"containers": [{"name": "c"}]}})
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}}
+    assert api.request("POST", f"{PODS}/p/binding", binding)[0] == 201
+    bound = api.get(f"{PODS}/p")
+    assert bound["spec"]["nodeName"] == "node-1"
+    assert [c["type"] for c in bound["status"]["conditions"] if c["status"] == "True"] == ["PodScheduled"]
+    assert api.request("POST", f"{PODS}/p/binding", binding)[0] == 409, "a pod is bound once"

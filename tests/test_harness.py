@@ -462,3 +462,40 @@ def test_an_httproute_splits_requests_by_weight_exactly(bare):
     connection.close()
     assert answers.count("blue") == 10 and answers.count("green") == 30
     assert answers[:4].count("blue") == 1, "interleaved, not in runs"
+
+
+@pytest.mark.parametrize("pre_stop, dropped", [(None, True), ({"sleep": {"seconds": 1}}, False)])
+def test_scale_in_drops_connections_unless_a_prestop_pause_covers_the_endpoint_delay(make_cluster, pre_stop, dropped):
+    cluster = make_cluster(operator=False, endpoint_delay_seconds=0.5)
+    dep = web_deployment(replicas=3)
+    if pre_stop:
+        dep["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {"preStop": pre_stop}
+    cluster.apply(dep)
+    cluster.apply(web_service())
+    rolled_out(cluster)
+    address = cluster.service_address("web")
+    time.sleep(0.8)
+    results: list[bool] = []
+    stop = threading.Event()
+
+    def client() -> None:  # a new connection per request, as many short-lived clients make
+        while not stop.is_set():
+            try:
+                results.append(bool(get_text(address, "/whoami", timeout=2)))
+            except OSError:
+                results.append(False)
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        cluster.api.request("PATCH", f"{DEPLOYMENTS}/web/scale", {"spec": {"replicas": 1}},
+                            "application/merge-patch+json")
+        cluster.wait(lambda: len(cluster.api.items(PODS)) == 1, timeout=15, what="scaled in")
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert results.count(True) > 50
+    assert (results.count(False) > 0) == dropped, f"{results.count(False)} of {len(results)} requests failed"

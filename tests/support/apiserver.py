@@ -17,6 +17,7 @@ bug a real cluster would show, so `ApiServer` adds, for writes:
   bound to a node is deleted gracefully (deletionTimestamp and
   deletionGracePeriodSeconds set, the object kept) until a DELETE with
   gracePeriodSeconds=0 (what the kubelet sends once its containers stopped);
+- pods/binding: a Binding sets spec.nodeName and PodScheduled=True at once;
 - the scale subresource: GET and PATCH `.../NAME/scale` speak autoscaling/v1
   Scale (spec.replicas, status.replicas, status.selector), as `kubectl scale`
   and autoscalers use it;
@@ -134,6 +135,8 @@ class ApiServer(k8s.KubernetesEmulator):
             del self._requests[: -self.request_log_limit]
         if request.resource is not None and request.subresource == "scale":
             return await self._handle_scale(request)
+        if request.resource is not None and request.subresource == "binding":
+            return await self._handle_binding(request)
         if request.resource is None or request.action not in WRITES:
             return await super()._handle(request)
         self.writes.append((str(request.method.value).upper(), request.url.path, time.monotonic()))
@@ -293,6 +296,30 @@ class ApiServer(k8s.KubernetesEmulator):
                 current = self._store(key, new)
                 await self._buses[request.resource].put(self._pending_event)
             return aiohttp.web.json_response(_scale_of(current))
+
+    # -- pods/binding: how a scheduler assigns a node ---------------------------------------------------
+
+    async def _handle_binding(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """POST a Binding: spec.nodeName and the PodScheduled condition set at once, as the API server does."""
+        key = (request.resource, request.namespace, request.name)
+        self.writes.append(("POST", request.url.path, time.monotonic()))
+        node = ((request.data or {}).get("target") or {}).get("name")
+        async with self._lock:
+            current = self._objects[key].raw if key in self._objects and not self._objects[key].deleted else None
+            if current is None:
+                return _status(404, "NotFound", f'pods "{request.name}" not found')
+            if (current.get("spec") or {}).get("nodeName"):
+                return _status(409, "Conflict", f'pod {request.name} is already assigned to node '
+                                                f'"{current["spec"]["nodeName"]}"')
+            new = copy.deepcopy(current)
+            new["spec"]["nodeName"] = node
+            status = new.setdefault("status", {})
+            status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"] + [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": _now()}]
+            self._store(key, new)
+            await self._buses[request.resource].put(self._pending_event)
+        return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 201},
+                                         status=201)
 
     # -- watches --------------------------------------------------------------------------------------
 

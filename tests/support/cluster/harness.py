@@ -37,7 +37,7 @@ from .kubelet import Kubelet, builtin_images
 from .load import LoadClient
 from .objects import condition
 from .processes import kill_all, marked_processes
-from .proxy import ServiceProxy
+from .proxy import PortForwarder, ServiceProxy
 from .scheduler import Scheduler
 from .settings import HarnessSettings
 from .views import PodView
@@ -85,7 +85,7 @@ class Cluster:
         self.loop = asyncio.new_event_loop()
         network = threading.Thread(target=self.loop.run_forever, name="harness network", daemon=True)
         network.start()
-        self._stack.append(lambda: (self.loop.call_soon_threadsafe(self.loop.stop), network.join(5)))
+        self._stack.append(lambda: self._stop_network(network))
 
         pods, services = self.informers["v1/pods"], self.informers["v1/services"]
         backends = prepare_backends(triton_home(), self.workdir)
@@ -136,6 +136,17 @@ class Cluster:
 
     def _route_ip(self, key: tuple[str, str]) -> str:
         return self._route_ips.setdefault(key, self.addresses.route())
+
+    def _stop_network(self, thread: threading.Thread) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        thread.join(5)
+        self.loop.close()
 
     def _stop_informers(self) -> None:
         for informer in self.informers.values():
@@ -213,6 +224,11 @@ class Cluster:
             if port in (declared.get("name"), declared["port"]):
                 return f"{service['spec']['clusterIP']}:{declared['port']}"
         raise AssertionError(f"Service {name} has no port {port!r}")
+
+    def forwarder(self, name: str, port: str | int = "http", namespace: str = "default") -> PortForwarder:
+        """kube-proxy's view of one Service port: its endpoints and the connections each was given."""
+        ip, number = self.service_address(name, port, namespace).split(":")
+        return self.proxy.forwarders[(ip, int(number))]
 
     def route_address(self, name: str, namespace: str = "default") -> str:
         wait_for(lambda: (namespace, name) in self.gateway.serving(), timeout=10, what=f"HTTPRoute {name} served")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 
 from .endpoints import Address, serving_endpoints
@@ -33,17 +34,20 @@ async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         writer.transport.abort()
 
 
-async def splice(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, target: Address) -> None:
+async def splice(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, target: Address,
+                 open_writers: set[asyncio.StreamWriter]) -> None:
     """Join a client connection to a new one to `target`; a refused target resets the client."""
     try:
         up_reader, up_writer = await asyncio.open_connection(*target)
     except OSError:
         client_writer.transport.abort()
         return
+    open_writers.update((client_writer, up_writer))
     try:
         await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
     finally:
         for writer in (up_writer, client_writer):
+            open_writers.discard(writer)
             writer.close()
 
 
@@ -54,8 +58,10 @@ class PortForwarder:
         self.address = address
         self.endpoints: tuple[Address, ...] = ()
         self.connections: Counter[Address] = Counter()  # what each endpoint was given, for tests
+        self.last_connection: dict[Address, float] = {}  # time.time() of each endpoint's latest connection
         self._turn = 0
         self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
 
     async def set_endpoints(self, endpoints: tuple[Address, ...]) -> None:
         self.endpoints = endpoints
@@ -72,10 +78,14 @@ class PortForwarder:
         target = self.endpoints[self._turn % len(self.endpoints)]
         self._turn += 1
         self.connections[target] += 1
-        await splice(reader, writer, target)
+        self.last_connection[target] = time.time()
+        await splice(reader, writer, target, self._open)
 
     async def close(self) -> None:
+        """Stop listening and cut every connection (the harness ends)."""
         await self.set_endpoints(())
+        for writer in list(self._open):
+            writer.transport.abort()
 
 
 class ServiceProxy:
@@ -113,3 +123,4 @@ class ServiceProxy:
         for forwarder in self.forwarders.values():
             with contextlib.suppress(Exception):
                 await forwarder.close()
+        await asyncio.sleep(0.05)  # let the cut connections' tasks end on their own

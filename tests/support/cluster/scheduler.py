@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from .api import Api
+from .api import Api, resource_path
 from .informer import Informer
 from .objects import condition, set_condition
 
@@ -78,15 +78,11 @@ class Scheduler:
 
     def _bind(self, pod: dict) -> None:
         meta = pod["metadata"]
-        # The binding subresource, as a patch: the emulator does not serve pods/binding.
-        self._api.patch(PODS, meta["namespace"], meta["name"], {"spec": {"nodeName": self._node}})
-        conditions = set_condition(list((pod.get("status") or {}).get("conditions") or []),
-                                   "PodScheduled", "True", "", "")
-        self._api.patch(PODS, meta["namespace"], meta["name"], {"status": {"conditions": conditions}},
-                        subresource="status")
+        self._api.request("POST", resource_path(PODS, meta["namespace"], meta["name"], "binding"), {
+            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self._node}}, ok=(201, 409))
         self._pods.wait_until(meta["namespace"], meta["name"],
-                              lambda p: p is None or bool(condition(p, "PodScheduled")
-                                                          and condition(p, "PodScheduled")["status"] == "True"))
+                              lambda p: p is None or bool((p.get("spec") or {}).get("nodeName")))
 
     def _report(self, pod: dict, message: str) -> None:
         old = condition(pod, "PodScheduled")
