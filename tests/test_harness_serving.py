@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 import tritonclient.grpc as triton_grpc
@@ -135,3 +136,28 @@ def test_a_model_asking_for_more_gpus_than_the_node_has_is_unschedulable(cluster
     assert "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in condition(found, "Ready")["message"]
     (pod,) = cluster.pods()
     assert pod.phase == "Pending" and pod.ip is None
+
+
+def test_a_shell_wrapped_triton_container_runs_as_declared(make_cluster, runtime_image_root, expected):
+    """The builders' manifests, applied without the operator, with Triton behind `/bin/sh -c` that makes
+    its own admin key and execs tritonserver: the harness runs the command as declared."""
+    from modeldeploy.api import parse_model_deployment
+    from modeldeploy.builders import build_all
+
+    cluster = make_cluster(runtime_image_root=runtime_image_root, operator=False)
+    objects = build_all(parse_model_deployment(yaml.safe_load(QUICKSTART.read_text())))
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    triton = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = " ".join(f'"{a}"' for a in triton["args"]).replace("$(TRITON_ADMIN_KEY)", "$key")
+    triton["command"] = ["/bin/sh", "-c"]
+    triton["args"] = [f"key=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'); exec tritonserver {args}"]
+    for obj in objects:
+        cluster.apply(obj)
+    cluster.wait(lambda: [p.ready for p in cluster.pods()] == [True], timeout=60, what="the pod ready")
+    (pod,) = cluster.pods()
+    version, outputs = first_inference(f"{pod.ip}:8000", "http")
+    np.testing.assert_allclose(outputs["OUTPUT__0"], expected, rtol=1e-5, atol=1e-6)
+    worker = cluster.kubelet.worker("default", pod.name)
+    cmdline = " ".join(psutil.Process(worker.apps[0]._process.pid).cmdline())
+    assert "bin/tritonserver" in cmdline and "/bin/sh" not in cmdline, "the shell exec'd the server"
+    assert "triton-admin-key=$key" not in cmdline and "$(TRITON_ADMIN_KEY)" not in cmdline
