@@ -132,7 +132,10 @@ class Cluster:
         return api
 
     def _backoff(self, failures: int) -> float:
-        return min(self.settings.backoff_seconds * 2 ** failures, self.settings.max_backoff_seconds)
+        """The kubelet's: the first restart at once, then base, doubling, capped."""
+        if failures == 0:
+            return 0.0
+        return min(self.settings.backoff_seconds * 2 ** (failures - 1), self.settings.max_backoff_seconds)
 
     def _route_ip(self, key: tuple[str, str]) -> str:
         return self._route_ips.setdefault(key, self.addresses.route())

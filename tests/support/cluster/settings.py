@@ -28,7 +28,8 @@ class HarnessSettings:
     # kube-proxy applies endpoint changes this long after the API shows them (the real lag of
     # endpoint propagation), so the race between endpoint removal and pod shutdown is real.
     endpoint_delay_seconds: float = 0.3
-    # The kubelet's crash-loop back-off: this, doubled per restart, at most max (the kubelet's 10 s / 300 s).
+    # The kubelet's crash-loop back-off: the first restart at once, then this, doubled per restart, at most
+    # max (the kubelet's 10 s / 300 s).
     backoff_seconds: float = 10.0
     max_backoff_seconds: float = 300.0
     # Gateway API: each HTTPRoute is served on its own loopback address, on this port.

@@ -190,7 +190,7 @@ class ContainerRunner:
         """Wait out the back-off before the next try; False when the pod is deleted meanwhile."""
         delay = self.pod.backoff_seconds(self._failures)
         self._failures += 1
-        if crashed:
+        if crashed and delay > 0:
             # The exit stays visible until the kubelet's next sync, then the container waits in CrashLoopBackOff.
             shown = min(1.0, delay)
             if self.pod.terminating.wait(shown):
@@ -203,6 +203,8 @@ class ContainerRunner:
         if self.pod.terminating.wait(delay):
             return False
         if crashed:
+            if "terminated" in self.state:  # restarted at once: this exit becomes the last state
+                self.last_state = self.state
             self.restart_count += 1
         return True
 
