@@ -13,7 +13,6 @@ Teardown stops everything and fails if any process of the harness is left.
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import tempfile
 import threading
@@ -42,7 +41,6 @@ from .scheduler import Scheduler
 from .settings import HarnessSettings
 from .views import PodView
 
-log = logging.getLogger("harness")
 WATCHED = [r for r, info in RESOURCES.items() if info["namespaced"] and r != "v1/events"]
 
 
