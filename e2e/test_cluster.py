@@ -8,42 +8,16 @@ references; writes are counted by the operator's own metrics.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-import uuid
 
 import pytest
 import yaml
-from kubernetes import client, config
 
+from cluster_access import MERGE, wait_for
 from conftest import REPO
 
 pytestmark = pytest.mark.e2e
-
-MERGE = "application/merge-patch+json"
-
-
-class Cluster:
-    """Raw JSON access to the cluster of KUBECONFIG, shaped like the emulator helper of tests/."""
-
-    def __init__(self) -> None:
-        config.load_kube_config()
-        self.api = client.ApiClient()
-
-    def request(self, method: str, path: str, body=None, content_type: str = "application/json"):
-        _, url, headers, _, _ = self.api.param_serialize(
-            method=method, resource_path=path, auth_settings=["BearerToken"],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-        )
-        response = self.api.call_api(method, url, header_params=headers, body=body)
-        data = response.read()
-        return response.status, (json.loads(data) if data else None)
-
-    def get(self, path: str):
-        status, body = self.request("GET", path)
-        return body if status == 200 else None
 
 
 def _operator_writes(metrics_port: int) -> float:
@@ -52,47 +26,6 @@ def _operator_writes(metrics_port: int) -> float:
     from support.operator_process import writes_in
 
     return writes_in(urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode())
-
-
-def wait_for(check, timeout=60.0, what=""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    for crd in ("serving.modeldeploy.io_modeldeployments.yaml", "kopf.dev_peerings.yaml"):
-        subprocess.run([str(REPO / ".cache/tools/bin/kubectl"), "apply", "--server-side", "-f",
-                        str(REPO / "crds" / crd)], check=True)
-    return Cluster()
-
-
-@pytest.fixture
-def namespace(cluster):
-    name = f"md-e2e-{uuid.uuid4().hex[:6]}"
-    cluster.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                   "metadata": {"name": name}})
-    yield name
-    cluster.request("DELETE", f"/api/v1/namespaces/{name}")
-
-
-@pytest.fixture
-def operator(namespace):
-    from support.operator_process import free_port
-
-    port, health = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "modeldeploy.cli", "operator", "--namespace", namespace,
-                             "--standalone", "--resync-seconds", "5", "--bind-address", "127.0.0.1",
-                             "--metrics-port", str(port), "--health-port", str(health)],
-                            env={**os.environ})
-    time.sleep(5)
-    yield port
-    proc.terminate()
-    proc.wait(20)
 
 
 def _md(namespace: str) -> dict:

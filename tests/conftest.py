@@ -36,3 +36,37 @@ def operator_process(apiserver):
         yield op.start()
     finally:
         op.close()
+
+
+# -- the loopback cluster (support/cluster, docs/harness.md) ------------------------------------------
+
+@pytest.fixture(scope="session")
+def runtime_image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runtime image's filesystem for the harness: the quickstart model baked in at models/quickstart."""
+    from support.quickstart import make_quickstart
+
+    root = tmp_path_factory.mktemp("runtime-image")
+    make_quickstart(root)
+    return root
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path):
+    """Start a loopback cluster with these HarnessSettings; every one is torn down (orphans checked)."""
+    from support.cluster import Cluster, HarnessSettings
+
+    started = []
+
+    def make(**settings):
+        cluster = Cluster(HarnessSettings(**settings), tmp_path / f"cluster-{len(started)}")
+        started.append(cluster)
+        return cluster.__enter__()
+    yield make
+    for cluster in reversed(started):
+        cluster.close()
+
+
+@pytest.fixture
+def cluster(make_cluster, runtime_image_root: Path):
+    """The API, the controllers, the node and the real operator, the quickstart model in the runtime image."""
+    return make_cluster(runtime_image_root=runtime_image_root)

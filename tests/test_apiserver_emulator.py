@@ -161,3 +161,67 @@ def test_apply_replaces_atomic_selectors_whole(api):
     api.request("PATCH", path, {"spec": {"selector": {"extra": "x"}}}, "application/merge-patch+json")
     _, applied = api.request("PATCH", path, svc, "application/apply-patch+yaml")
     assert applied["spec"]["selector"] == {"app": "a"}
+
+
+PODS = "/api/v1/namespaces/ml/pods"
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ml"},
+       "spec": {"nodeName": "node-1", "terminationGracePeriodSeconds": 20, "containers": [{"name": "c"}]}}
+
+
+def test_a_bound_pod_is_deleted_gracefully_until_its_kubelet_deletes_it_with_grace_zero(api):
+    api.request("POST", PODS, POD)
+    status, marked = api.request("DELETE", f"{PODS}/p")
+    assert status == 200 and marked["metadata"]["deletionGracePeriodSeconds"] == 20
+    assert api.get(f"{PODS}/p")["metadata"]["deletionTimestamp"], "kept while its containers stop"
+    # A shorter grace period shortens it; a longer one does not lengthen it.
+    api.request("DELETE", f"{PODS}/p", {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 5})
+    api.request("DELETE", f"{PODS}/p", {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 50})
+    assert api.get(f"{PODS}/p")["metadata"]["deletionGracePeriodSeconds"] == 5
+    api.request("DELETE", f"{PODS}/p", {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+    assert api.get(f"{PODS}/p") is None
+
+
+def test_a_pod_no_node_runs_is_deleted_at_once(api):
+    api.request("POST", PODS, {**POD, "spec": {"containers": [{"name": "c"}]}})
+    assert api.request("DELETE", f"{PODS}/p")[0] == 200
+    assert api.get(f"{PODS}/p") is None
+
+
+def test_the_scale_subresource_speaks_scale_and_writes_spec_replicas(api):
+    api.request("POST", MDS, MD)
+    api.request("PATCH", f"{MDS}/m/status", {"status": {"replicas": 1, "selector": "app=m"}},
+                "application/merge-patch+json")
+    status, scale = api.request("GET", f"{MDS}/m/scale")
+    assert status == 200 and scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"] == {"replicas": 1} and scale["status"] == {"replicas": 1, "selector": "app=m"}
+    status, scale = api.request("PATCH", f"{MDS}/m/scale", {"spec": {"replicas": 3}}, "application/merge-patch+json")
+    assert status == 200 and scale["spec"]["replicas"] == 3
+    md = api.get(f"{MDS}/m")
+    assert md["spec"]["replicas"] == 3 and md["metadata"]["generation"] == 2
+    assert api.request("PATCH", f"{MDS}/m/scale", {"spec": {"replicas": -1}}, "application/merge-patch+json")[0] == 422
+    assert api.request("GET", f"{MDS}/nope/scale")[0] == 404
+    assert ("PATCH", "/apis/serving.modeldeploy.io/v1alpha1/namespaces/ml/modeldeployments/m/scale") in \
+        [w[:2] for w in api.write_log()]
+
+
+def test_services_get_a_cluster_ip_from_the_allocator_when_given_one():
+    addresses = iter(["127.9.100.1", "127.9.100.2"])
+    with LiveApiServer(service_ips=lambda: next(addresses)) as api:
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "ml"},
+               "spec": {"ports": [{"port": 80}]}}
+        _, created = api.request("POST", "/api/v1/namespaces/ml/services", svc)
+        assert created["spec"]["clusterIP"] == "127.9.100.1" and created["spec"]["clusterIPs"] == ["127.9.100.1"]
+        _, applied = api.request("PATCH", "/api/v1/namespaces/ml/services/t?fieldManager=x",
+                                 {**svc, "metadata": {"name": "t", "namespace": "ml"}}, "application/apply-patch+yaml")
+        assert applied["spec"]["clusterIP"] == "127.9.100.2"
+
+
+def test_a_binding_assigns_the_node_and_marks_the_pod_scheduled_at_once(api):
+    api.request("POST", PODS, {**POD, "spec": {"containers": [{"name": "c"}]}})
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}}
+    assert api.request("POST", f"{PODS}/p/binding", binding)[0] == 201
+    bound = api.get(f"{PODS}/p")
+    assert bound["spec"]["nodeName"] == "node-1"
+    assert [c["type"] for c in bound["status"]["conditions"] if c["status"] == "True"] == ["PodScheduled"]
+    assert api.request("POST", f"{PODS}/p/binding", binding)[0] == 409, "a pod is bound once"

@@ -126,7 +126,7 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
 
 
 def triton_env(base: dict[str, str]) -> dict[str, str]:
-    """What the bundled tritonserver and its python stub need on top of base."""
+    """`base` with what nvidia-pytriton's tritonserver and its python backend stub need to run."""
     from pytriton.utils.distribution import get_libs_path  # noqa: PLC0415 - the wheel's own bundled libraries
 
     env = dict(base)
@@ -134,7 +134,7 @@ def triton_env(base: dict[str, str]) -> dict[str, str]:
     # The python backend's stub imports the model's packages (torch, numpy)
     # from this interpreter's environment.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
+    env["PATH"] = os.pathsep.join(p for p in (str(Path(sys.executable).parent), env.get("PATH")) if p)
     return env
 
 

@@ -14,7 +14,17 @@ bug a real cluster would show, so `ApiServer` adds, for writes:
   replaced whole);
 - the status split for resources declared with a status subresource: writes to
   the object ignore `status`, writes to `/status` change only `status`;
-- deletion: finalizers hold an object (deletionTimestamp) until removed;
+- deletion: finalizers hold an object (deletionTimestamp) until removed; a pod
+  bound to a node is deleted gracefully (deletionTimestamp and
+  deletionGracePeriodSeconds set, the object kept) until a DELETE with
+  gracePeriodSeconds=0 (what the kubelet sends once its containers stopped);
+- pods/binding: a Binding sets spec.nodeName and PodScheduled=True at once;
+- the scale subresource: GET and PATCH `.../NAME/scale` speak autoscaling/v1
+  Scale (spec.replicas, status.replicas, status.selector), as `kubectl scale`
+  and autoscalers use it;
+- a Service gets a spec.clusterIP on create when the server is given an
+  address allocator (the loopback harness does);
+- watches list and subscribe under one lock, so no event falls between the two;
 - a log of write requests (method, path) for "zero writes" assertions, and
   injectable faults (e.g. one 500, or a 422 with a message, with Retry-After);
 - label selectors on lists and watches (equality and existence), with a real
@@ -27,7 +37,8 @@ bug a real cluster would show, so `ApiServer` adds, for writes:
   history is lost, as after a long outage) and writes with no watch event,
   to stand for what a broken watch misses.
 It still does no garbage collection, defaulting or schema validation; tests
-that depend on those say so.
+that depend on those say so (the loopback harness in support/cluster adds
+garbage collection as a controller, as a cluster does).
 """
 
 from __future__ import annotations
@@ -39,11 +50,12 @@ import copy
 import datetime
 import itertools
 import json
+import random
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -65,12 +77,15 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "v1/pods": {"kind": "Pod", "namespaced": True, "subresources": {"status"}},
     "v1/services": {"kind": "Service", "namespaced": True, "subresources": {"status"}},
     "v1/configmaps": {"kind": "ConfigMap", "namespaced": True},
+    "v1/secrets": {"kind": "Secret", "namespaced": True},
     "v1/events": {"kind": "Event", "namespaced": True},
     "apps/v1/deployments": {"kind": "Deployment", "namespaced": True, "subresources": {"status", "scale"}},
     "policy/v1/poddisruptionbudgets": {"kind": "PodDisruptionBudget", "namespaced": True,
                                        "subresources": {"status"}},
     "networking.k8s.io/v1/networkpolicies": {"kind": "NetworkPolicy", "namespaced": True},
     "autoscaling/v2/horizontalpodautoscalers": {"kind": "HorizontalPodAutoscaler", "namespaced": True,
+                                                "subresources": {"status"}},
+    "gateway.networking.k8s.io/v1/httproutes": {"kind": "HTTPRoute", "namespaced": True,
                                                 "subresources": {"status"}},
     "apiextensions.k8s.io/v1/customresourcedefinitions": {"kind": "CustomResourceDefinition",
                                                           "namespaced": False},
@@ -80,7 +95,12 @@ RESOURCES: dict[str, dict[str, Any]] = {
                                                          "subresources": {"status", "scale"}},
 }
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
-TEST_CLIENT = "modeldeploy-tests"  # the User-Agent of what tests do as a user, told apart from the operator
+# The User-Agent of what tests do as a user, told apart from the operator; the loopback
+# harness's controllers send "modeldeploy-tests/<component>".
+TEST_CLIENT = "modeldeploy-tests"
+# Pod names' random suffixes use the API server's alphabet (no vowels, no look-alikes).
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+SCALE_PATCH = {"application/merge-patch+json", "application/json", "application/strategic-merge-patch+json"}
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,8 @@ class ApiServer(k8s.KubernetesEmulator):
     _history: collections.deque = attrs.field(factory=lambda: collections.deque(maxlen=HISTORY), init=False)
     _history_floor: int = attrs.field(default=0, init=False)
     mute_events: bool = attrs.field(default=False, init=False)
+    # Gives each new Service its spec.clusterIP (a callable returning an address); None: leave it unset.
+    service_ips: Callable[[], str] | None = None
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -249,6 +271,10 @@ class ApiServer(k8s.KubernetesEmulator):
             return _failure_response(_Failure(503, "ServiceUnavailable", "the API server is unreachable (outage)"))
         if self.request_log_limit is not None and len(self._requests) > 2 * self.request_log_limit:
             del self._requests[: -self.request_log_limit]
+        if request.resource is not None and request.subresource == "scale":
+            return await self._handle_scale(request)
+        if request.resource is not None and request.subresource == "binding":
+            return await self._handle_binding(request)
         if request.resource is None or request.action not in WRITES:
             return await super()._handle(request)
         self.writes.append((str(request.method.value).upper(), request.url.path, time.monotonic()))
@@ -257,15 +283,20 @@ class ApiServer(k8s.KubernetesEmulator):
             async with self._lock:
                 self._pending_event = None
                 status, body = self._write(request)
-                event = self._pending_event
-            if event is not None and not self.mute_events:
-                if len(self._history) == self._history.maxlen:
-                    self._history_floor = self._history[0][0] + 1
-                self._history.append((_version_of(event), request.resource, event))
-                await self._buses[request.resource].put(event)
+                if self._pending_event is not None:  # published under the lock: see _serve_watch
+                    await self._publish(request.resource, self._pending_event)
             return aiohttp.web.json_response(body, status=status)
         except _Failure as failure:
             return _failure_response(failure)
+
+    async def _publish(self, resource: Any, event: dict) -> None:
+        """One write's watch event: into the history watches resume from, and to every open watch."""
+        if self.mute_events:
+            return
+        if len(self._history) == self._history.maxlen:
+            self._history_floor = self._history[0][0] + 1
+        self._history.append((_version_of(event), resource, event))
+        await self._buses[resource].put(event)
 
     def _inject_fault(self, request: rendering.Request) -> None:
         method = str(request.method.value).upper()
@@ -282,7 +313,8 @@ class ApiServer(k8s.KubernetesEmulator):
         data = request.data
         if request.action == enums.action.CREATE:
             meta = data.get("metadata", {})
-            name = meta.get("name") or (meta.get("generateName", "") + uuid.uuid4().hex[:5])
+            name = meta.get("name") or (meta.get("generateName", "") + "".join(
+                random.choice(NAME_ALPHABET) for _ in range(5)))
             key = (resource, namespace or meta.get("namespace"), name)
             if key in self._objects and not self._objects[key].deleted:
                 raise _Failure(409, "AlreadyExists", f'{resource.plural} "{name}" already exists')
@@ -293,6 +325,9 @@ class ApiServer(k8s.KubernetesEmulator):
         if request.action == enums.action.DELETE:
             if current is None:
                 raise _Failure(404, "NotFound", f'{resource.plural} "{name}" not found')
+            grace = _grace_seconds(resource, current, data, request)
+            if grace:
+                return 200, self._terminate_gracefully(key, current, grace)
             if current["metadata"].get("finalizers"):
                 new = copy.deepcopy(current)
                 new["metadata"].setdefault("deletionTimestamp", _now())
@@ -339,6 +374,15 @@ class ApiServer(k8s.KubernetesEmulator):
             return 200, self._remove(key, new)
         return 200, self._store(key, new)
 
+    def _terminate_gracefully(self, key: tuple, current: dict, grace: int) -> dict:
+        """A pod's DELETE: marked, kept for its kubelet to stop it; a shorter grace may follow, never a longer."""
+        meta = current["metadata"]
+        if meta.get("deletionTimestamp") and int(meta.get("deletionGracePeriodSeconds") or 0) <= grace:
+            return current
+        new = copy.deepcopy(current)
+        new["metadata"].update(deletionTimestamp=_now(grace), deletionGracePeriodSeconds=grace)
+        return self._store(key, new)
+
     def _created(self, data: dict, name: str, namespace: str | None, has_status: bool) -> dict:
         obj = copy.deepcopy(data)
         if has_status:
@@ -348,6 +392,11 @@ class ApiServer(k8s.KubernetesEmulator):
         meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1)
         if namespace:
             meta["namespace"] = namespace
+        spec = obj.get("spec")
+        if obj.get("kind") == "Service" and self.service_ips is not None and isinstance(spec, dict) \
+                and spec.get("type", "ClusterIP") != "ExternalName" and not spec.get("clusterIP"):
+            spec["clusterIP"] = self.service_ips()
+            spec["clusterIPs"] = [spec["clusterIP"]]
         return obj
 
     def _store(self, key: tuple, obj: dict) -> dict:
@@ -373,6 +422,94 @@ class ApiServer(k8s.KubernetesEmulator):
         return obj
 
 
+    # -- the scale subresource ------------------------------------------------------------------------
+
+    async def _handle_scale(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """autoscaling/v1 Scale over .spec.replicas, .status.replicas and the selector, as the API server maps it."""
+        method = str(request.method.value).upper()
+        key = (request.resource, request.namespace, request.name)
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if method not in ("GET", "PATCH", "PUT") or (method == "PATCH" and content_type not in SCALE_PATCH):
+            return _status(405 if method not in ("GET", "PATCH", "PUT") else 415, "MethodNotSupported",
+                           f"{method} {content_type} is not served on the scale subresource")
+        if method != "GET":
+            self.writes.append((method, request.url.path, time.monotonic()))
+        async with self._lock:
+            current = self._objects[key].raw if key in self._objects and not self._objects[key].deleted else None
+            if current is None:
+                return _status(404, "NotFound", f'{request.resource.plural} "{request.name}" not found')
+            if method == "GET":
+                return aiohttp.web.json_response(_scale_of(current))
+            wanted = request.data if method == "PUT" else dicts.merge_patch_dict(_scale_of(current), request.data)
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                return _status(422, "Invalid", f"spec.replicas: Invalid value: {replicas!r}: must be a non-negative integer")
+            new = copy.deepcopy(current)
+            new["spec"]["replicas"] = replicas
+            if new != current:
+                new["metadata"]["generation"] = int(current["metadata"].get("generation") or 1) + 1
+                current = self._store(key, new)
+                await self._publish(request.resource, self._pending_event)
+            return aiohttp.web.json_response(_scale_of(current))
+
+    # -- pods/binding: how a scheduler assigns a node ---------------------------------------------------
+
+    async def _handle_binding(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """POST a Binding: spec.nodeName and the PodScheduled condition set at once, as the API server does."""
+        key = (request.resource, request.namespace, request.name)
+        self.writes.append(("POST", request.url.path, time.monotonic()))
+        node = ((request.data or {}).get("target") or {}).get("name")
+        async with self._lock:
+            current = self._objects[key].raw if key in self._objects and not self._objects[key].deleted else None
+            if current is None:
+                return _status(404, "NotFound", f'pods "{request.name}" not found')
+            if (current.get("spec") or {}).get("nodeName"):
+                return _status(409, "Conflict", f'pod {request.name} is already assigned to node '
+                                                f'"{current["spec"]["nodeName"]}"')
+            new = copy.deepcopy(current)
+            new["spec"]["nodeName"] = node
+            status = new.setdefault("status", {})
+            status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"] + [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": _now()}]
+            self._store(key, new)
+            await self._publish(request.resource, self._pending_event)
+        return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 201},
+                                         status=201)
+
+def _scale_of(obj: dict) -> dict:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    selector = status.get("selector") or ",".join(
+        f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items())
+    meta = obj["metadata"]
+    return {"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": int(spec.get("replicas") or 0)},
+            "status": {"replicas": int(status.get("replicas") or 0), "selector": selector}}
+
+
+def _grace_seconds(resource: Any, current: dict, options: Any, request: rendering.Request) -> int:
+    """The grace period of a pod's deletion; 0 (delete now) for other objects and for unbound pods."""
+    if (resource.group, resource.plural) != ("", "pods") or not (current.get("spec") or {}).get("nodeName"):
+        return 0
+    asked = (options or {}).get("gracePeriodSeconds") if isinstance(options, dict) else None
+    if asked is None:
+        asked = request.params.get("gracePeriodSeconds")
+    if asked is None:
+        asked = (current.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    return max(int(asked), 0)
+
+
+def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
+    return aiohttp.web.json_response({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+                                      "code": code, "reason": reason, "message": message}, status=code)
+
+
+def _now(plus_seconds: float = 0) -> str:
+    moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=plus_seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _replace_atomic_maps(new: dict, applied: dict) -> None:
     """Server-side apply takes over maps the schema marks atomic whole, other managers' keys included."""
     for path in (("spec", "selector"), ("spec", "selector", "matchLabels"), ("spec", "podSelector", "matchLabels")):
@@ -384,8 +521,6 @@ def _replace_atomic_maps(new: dict, applied: dict) -> None:
             target[path[-1]] = copy.deepcopy(source[path[-1]])
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LiveApiServer:
@@ -466,7 +601,7 @@ class LiveApiServer:
         """(method, path, query) of every request not made by the test itself (kopf's and the client's)."""
         return self.on_loop(lambda: [
             (str(r.method.value).upper(), r.url.path, dict(r.params)) for r in self.server._requests
-            if r.headers.get("User-Agent") != TEST_CLIENT
+            if not r.headers.get("User-Agent", "").startswith(TEST_CLIENT)
         ])
 
     def fail(self, method: str, path: str, status: int, message: str = "injected", times: int = 1,
