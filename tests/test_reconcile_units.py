@@ -115,3 +115,9 @@ def test_a_late_watch_event_never_undoes_a_newer_write():
     assert cache.snapshot(("ml", "m")).children[("Service", "m")]["metadata"]["resourceVersion"] == "9"
     cache.drop(old)  # a stale DELETED
     assert ("Service", "m") in cache.snapshot(("ml", "m")).children
+
+
+def test_a_nested_status_field_that_is_gone_is_cleared_by_the_patch():
+    before = {"rollout": {"phase": "Progressing", "step": 0, "stepReachedAt": "T1", "canary": "v2"}}
+    after = {"rollout": {"phase": "Progressing", "step": 1, "canary": "v2"}}
+    assert status_patch(before, after) == {"rollout": {"step": 1, "stepReachedAt": None}}

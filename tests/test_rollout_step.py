@@ -298,3 +298,25 @@ def test_recreate_stops_the_old_pods_before_starting_new_ones_and_reports_the_ou
     assert state.outage_seconds is not None and state.outage_seconds > 0
     for pods, _, _, _ in history:
         assert pods <= total + surge
+
+
+# -- judging one analysis interval -------------------------------------------------------------------------
+
+from modeldeploy.api.policies import Analysis  # noqa: E402
+from modeldeploy.rollout import Window, judge  # noqa: E402
+
+
+@pytest.mark.parametrize("canary, stable, outcome, words", [
+    (Window(requests=4), Window(requests=100, request_us=1e5), "inconclusive", "minRequests"),
+    (Window(requests=100, failures=5, request_us=1e5), None, "fail", "error ratio 0.050"),
+    (Window(requests=100, request_us=100 * 300_000, p99_us=400_000), None, "fail", "p99 latency 400.0ms"),
+    (Window(requests=100, request_us=100 * 40_000), Window(requests=100, request_us=100 * 20_000), "fail", "2.0×"
+     if False else "1.5× the stable's"),
+    # A few milliseconds apart: noise, whatever the ratio.
+    (Window(requests=100, request_us=100 * 1_900), Window(requests=100, request_us=100 * 1_200), "pass", "within"),
+    (Window(requests=100, request_us=100 * 20_000), Window(requests=100, request_us=100 * 19_000), "pass", "within"),
+])
+def test_an_interval_is_judged_on_absolute_and_relative_thresholds(canary, stable, outcome, words):
+    settings = Analysis(maxP99Latency="250ms")
+    verdict = judge(canary, stable, settings, ended=T0)
+    assert verdict.outcome == outcome and words in verdict.reason, verdict.reason

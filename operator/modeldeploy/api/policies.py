@@ -108,6 +108,11 @@ class Analysis(ApiModel):
         default=1.5, ge=1.0, le=100.0,
         description="Canary mean latency at most this many times the stable's (unset: no relative check).",
     )
+    latency_margin: Duration = Field(
+        default="5ms",
+        description="A canary slower than the stable by less than this passes the relative check whatever the "
+                    "ratio: at a few milliseconds, cold caches and a busy node move the mean by more than 1.5×.",
+    )
     min_requests: int = Field(default=20, ge=1, le=1_000_000,
                               description="An interval with fewer canary requests is inconclusive.")
     failure_limit: int = Field(default=2, ge=1, le=100, description="Failing intervals that abort the rollout.")

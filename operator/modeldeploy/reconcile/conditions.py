@@ -163,10 +163,20 @@ _PROGRESS_REASONS = {"Creating", "RollingOut", "ModelNotReady", "ScaledToZero"}
 def status_patch(current: dict | None, desired: dict) -> dict | None:
     """The merge patch from the observed status to the desired one; None when nothing changed."""
     current = current or {}
-    patch = {k: v for k, v in desired.items() if current.get(k) != v}
+    patch = {k: _merge_patch(current.get(k), v) for k, v in desired.items() if current.get(k) != v}
     # Fields the operator no longer reports are cleared (merge patch: null deletes).
     patch.update({k: None for k in current if k not in desired and k in OWNED_FIELDS and current[k] is not None})
     return patch or None
+
+
+def _merge_patch(current: object, desired: object) -> object:
+    """RFC 7386 from current to desired: nested keys no longer there become null (a merge patch keeps
+    whatever it does not mention, so a step's stale field would otherwise outlive the step)."""
+    if not isinstance(current, dict) or not isinstance(desired, dict):
+        return desired
+    patch = {k: _merge_patch(current.get(k), v) for k, v in desired.items() if current.get(k) != v}
+    patch.update({k: None for k in current if k not in desired})
+    return patch
 
 
 OWNED_FIELDS = {"observedGeneration", "conditions", "url", "grpcAddress", "selector", "replicas", "readyReplicas",

@@ -74,7 +74,8 @@ def judge(canary: Window, stable: Window | None, settings: Analysis, ended: floa
                                    f"{settings.max_p99_latency}")
     factor = settings.max_latency_increase
     if factor and stable is not None and stable.requests >= settings.min_requests and canary.mean_ms and stable.mean_ms:
-        if canary.mean_ms > stable.mean_ms * factor:
+        margin_ms = duration_seconds(settings.latency_margin) * 1000
+        if canary.mean_ms > stable.mean_ms * factor and canary.mean_ms - stable.mean_ms > margin_ms:
             return verdict("fail", f"mean latency {canary.mean_ms:.1f}ms > {factor}× the stable's "
                                    f"{stable.mean_ms:.1f}ms")
     return verdict("pass", f"{int(canary.requests)} requests within thresholds")
