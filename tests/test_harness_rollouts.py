@@ -32,13 +32,9 @@ DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 EVENTS = "/api/v1/namespaces/default/events"
 
 BROKEN_INFER = '''
-import triton_python_backend_utils as pb_utils
-
-
 class TritonPythonModel:
     def execute(self, requests):
-        return [pb_utils.InferenceResponse(error=pb_utils.TritonError("this version is broken"))
-                for _ in requests]
+        raise RuntimeError("this version is broken")
 '''
 BROKEN_LOAD = '''
 class TritonPythonModel:
@@ -212,8 +208,9 @@ def test_a_version_failing_every_request_is_rolled_back_by_the_analysis(make_clu
     md_now = cluster.md("quickstart")
     assert condition(md_now, "Degraded")["reason"] == "RolloutAborted"
     assert "error ratio" in condition(md_now, "Degraded")["message"]
-    assert condition(md_now, "Ready")["status"] == "True", "the stable revision kept serving"
     assert events(cluster, "RolloutAborted")
+    # The canary held one of the two replicas: the stable revision grows back into its room.
+    cluster.wait_for_condition("quickstart", "Ready", "True", timeout=60)
     assert [p.revision for p in cluster.pods() if not p.terminating] == ["v1", "v1"]
     budget.check(floor=1)  # the failing canary's pods leave at once, whatever the floor: they serve errors
 
@@ -262,10 +259,12 @@ def test_blue_green_switches_under_load_and_undo_reuses_the_warm_revision(make_c
         cluster.apply(md)  # undo: the v1 spec again, while v1 is still warm
         cluster.wait(lambda: rollout_of(cluster).get("stable") == "v1", timeout=60, what="back on v1")
         undo = time.monotonic() - started
-        load.wait_for(load.report.successes + 30)
+        time.sleep(1)  # the Service's endpoints follow (the proxy's delay)
+        before_undo = Counter(load.report.by_version)
+        load.wait_for(load.report.successes + 50)
     print(f"BlueGreen switch to v2: {first:.1f}s; undo to the warm v1: {undo:.1f}s")
     assert load.report.failures == 0, load.report.errors[:5]
-    assert (Counter(load.report.by_version) - before_undo)["2"] < 30, "traffic moved back to v1"
+    assert (Counter(load.report.by_version) - before_undo)["2"] == 0, "traffic moved back to v1"
     assert cluster.api.get(f"{DEPLOYMENTS}/quickstart-v1")["metadata"]["uid"] == v1, "v1's Deployment reused"
     assert undo < first / 2, "undo to a warm revision needs no new pod"
     budget.check()
@@ -302,6 +301,6 @@ def test_an_operator_killed_mid_step_resumes_where_the_status_says(make_cluster,
         time.sleep(3)
         cluster.operator.start()
         cluster.wait(lambda: rollout_of(cluster).get("stable") == "v2", timeout=120, what="the rollout completed")
-    after = rollout_of(cluster)
-    assert after["startedAt"] == reached["startedAt"], "resumed, not started over"
+    started = [e for e in events(cluster, "RolloutStarted") if "v2" in e["message"]]
+    assert len(started) == 1, "resumed where the status said, not started over"
     budget.check()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,15 @@ def example_inputs(md: ModelDeployment, batch: int = 1, data: dict[str, Any] | N
     return out
 
 
+_BACKEND_WRAPPING = re.compile(r"^Failed to process the request\(s\) for model '[^']*', message: (?:\w+(?:Error|Exception): )?")
+
+
+def model_reason(message: str) -> str:
+    """The model's own words in an error Triton wraps: the python backend adds its prefix and a trace."""
+    first = message.split("\n\nAt:", 1)[0].strip()
+    return _BACKEND_WRAPPING.sub("", first) or message
+
+
 def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol: str = "http",
           timeout_seconds: float = 30.0, headers: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """The declared outputs of one inference; a RuntimeFailure with one line when it cannot be had."""
@@ -68,7 +78,7 @@ def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol
         if unreachable:
             raise RuntimeFailure(ExitCode.NETWORK, unreachable) from None
         message = err.message() if isinstance(err, InferenceServerException) else str(err)
-        raise RuntimeFailure(ExitCode.TRITON_FAILED, f"inference failed: {message}") from None
+        raise RuntimeFailure(ExitCode.TRITON_FAILED, f"inference failed: {model_reason(message)}") from None
     finally:
         client.close()
 

@@ -74,16 +74,16 @@ class TritonPythonModel:
             with torch.inference_mode():
                 result = self.model(*batch)
         except Exception as err:  # noqa: BLE001 - every request of the batch gets the model's own reason
-            # TorchScript puts its own trace first; the last line is the reason.
+            # TorchScript puts its own trace first; the last line is the reason. Raised, not returned as
+            # error responses: Triton counts those as successes in nv_inference_request_success, and the
+            # rollout analysis (and any dashboard) would see a failing model as a healthy one.
             reason = ([line.strip() for line in str(err).splitlines() if line.strip()] or [repr(err)])[-1]
-            reason = re.sub(r"^\w+(Error|Exception): ", "", reason)
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(reason)) for _ in requests]
+            raise RuntimeError(re.sub(r"^\w+(Error|Exception): ", "", reason)) from None
         results = result if isinstance(result, (tuple, list)) else (result,)
         missing = [name for name, position, _ in self.outputs if position >= len(results)]
         if missing:
-            error = pb_utils.TritonError(f"forward() returned {len(results)} tensor(s); no output at the "
-                                         f"position of {', '.join(missing)}")
-            return [pb_utils.InferenceResponse(error=error) for _ in requests]
+            raise RuntimeError(f"forward() returned {len(results)} tensor(s); no output at the "
+                               f"position of {', '.join(missing)}")
         responses, start = [], 0
         for size in sizes:
             tensors = [
