@@ -121,3 +121,14 @@ def test_a_nested_status_field_that_is_gone_is_cleared_by_the_patch():
     before = {"rollout": {"phase": "Progressing", "step": 0, "stepReachedAt": "T1", "canary": "v2"}}
     after = {"rollout": {"phase": "Progressing", "step": 1, "canary": "v2"}}
     assert status_patch(before, after) == {"rollout": {"step": 1, "stepReachedAt": None}}
+
+
+def test_an_autoscaler_short_of_gpus_says_so_in_a_condition():
+    base = dict(generation=1, stable="v1", stable_version="1", created=True, total=2, floor=2, serving=2)
+    status, _ = compute_status(Facts(**base), None, "T")
+    assert "ScalingLimited" not in {c["type"] for c in status["conditions"]}, "only for autoscaled models"
+    short = Facts(**base, autoscaling={"engine": "builtin", "reason": "InsufficientGPU",
+                                       "message": "2 pods Unschedulable for 45s: holding at 4"})
+    status, _ = compute_status(short, None, "T")
+    limited = {c["type"]: c for c in status["conditions"]}["ScalingLimited"]
+    assert (limited["status"], limited["reason"]) == ("True", "InsufficientGPU")

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field
 
 from .base import ApiModel
 
-ConditionType = Literal["Ready", "Progressing", "Degraded"]
+ConditionType = Literal["Ready", "Progressing", "Degraded", "ScalingLimited"]
 
 
 class Condition(ApiModel):

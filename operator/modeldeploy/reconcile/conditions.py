@@ -108,7 +108,16 @@ def verdicts(facts: Facts) -> list[Verdict]:
         progressing = (TRUE, "Scaling", f"{counts}; waiting for pods of version {facts.stable_version}")
     else:
         progressing = (FALSE, "RolloutComplete", f"version {facts.stable_version} rolled out")
-    return three(ready, progressing, degraded)
+    return three(ready, progressing, degraded) + _scaling(facts)
+
+
+def _scaling(facts: Facts) -> list[Verdict]:
+    """ScalingLimited, for autoscaled models: True while the autoscaler holds back for want of GPUs."""
+    if facts.autoscaling is None:
+        return []
+    if facts.autoscaling.get("reason") == "InsufficientGPU":
+        return [Verdict("ScalingLimited", TRUE, "InsufficientGPU", facts.autoscaling.get("message") or "")]
+    return [Verdict("ScalingLimited", FALSE, "AsExpected", "")]
 
 
 def _progress_reason(progress: str) -> str:
