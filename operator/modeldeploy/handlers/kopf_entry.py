@@ -18,6 +18,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from ..clients import KubeClient
+from ..clients.kube import NoClusterConfig
 from ..reconcile import OperatorMetrics
 from .options import OperatorOptions
 from .runner import Controller, configure, register
@@ -33,7 +34,11 @@ _options = OperatorOptions(
     **({"runtime_image": os.environ["MODELDEPLOY_RUNTIME_IMAGE"]} if "MODELDEPLOY_RUNTIME_IMAGE" in os.environ else {}),
 )
 _metrics = OperatorMetrics()
-_controller = Controller(_options, KubeClient.from_environment(on_write=_metrics.count_write), _metrics)
+try:
+    _client = KubeClient.from_environment(on_write=_metrics.count_write)
+except NoClusterConfig as err:  # one line, as `modeldeploy operator` says it, not kopf's import traceback
+    raise SystemExit(f"modeldeploy: {err}") from None
+_controller = Controller(_options, _client, _metrics)
 _metrics.track_ready(_controller.cache.md_bodies)
 register(kopf.get_default_registry(), _controller)
 _tasks: list[asyncio.Task] = []
