@@ -1,4 +1,4 @@
-"""The runtime's subcommands of `modeldeploy`: fetch, build-repo, package, serve, infer.
+"""The runtime's subcommands of `modeldeploy`: fetch, build-repo, package, serve, infer, tune.
 
 Heavy modules (torch, Triton clients) load inside each command, so `modeldeploy
 render` stays fast. Failures print one line, `CODE: reason`, and exit with the
@@ -62,6 +62,9 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     infer.add_argument("--protocol", choices=["http", "grpc"], default="http")
     infer.add_argument("--data", help='JSON object of input name → nested list; default: ones')
     infer.set_defaults(func=_guard(lambda args: _infer(args, load)))
+
+    from .tune import add_tune_command  # noqa: PLC0415 - the tune options and logic live in their own module
+    add_tune_command(sub, lambda args: _pick(load, args.filename, args.name), _guard)
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -34,6 +34,7 @@ class ServeOptions:
     ready_timeout_seconds: float = 120.0
     exit_timeout_seconds: int = 5
     extra_args: list[str] = field(default_factory=list)
+    cpus: set[int] | None = None  # pin Triton (and its backend stubs) to these cores, e.g. away from a load generator
 
 
 @dataclass
@@ -89,7 +90,7 @@ def serving(md: ModelDeployment, base_dir: Path, options: ServeOptions = ServeOp
     args = triton_server_args(md, admin_key, options.exit_timeout_seconds, endpoints) + options.extra_args
     log_path = workdir / "triton.log"
     log_path.unlink(missing_ok=True)
-    triton = start_triton(args, workdir, log_path, ports)
+    triton = start_triton(args, workdir, log_path, ports, cpus=options.cpus)
     try:
         seconds = triton.wait_model_ready(md.model_name, model.version, options.ready_timeout_seconds)
         yield LocalServer(md=md, triton=triton, seconds_to_ready=seconds, admin_key=admin_key)

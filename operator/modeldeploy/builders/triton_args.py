@@ -12,7 +12,9 @@ from ..api import ModelDeployment
 from . import naming as n
 
 # Triton APIs that change or reveal server state; callers must send this header.
-RESTRICTED_APIS = "model-repository,model-config,shared-memory,logging,trace"
+# The model-config API stays open: clients (perf_analyzer, tritonclient tools)
+# read it to shape requests, and it reveals nothing the model metadata does not.
+RESTRICTED_APIS = "model-repository,shared-memory,logging,trace"
 ADMIN_HEADER = "triton-admin-key"
 
 
