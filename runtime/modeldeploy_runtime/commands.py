@@ -59,7 +59,8 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     infer.add_argument("-f", "--filename", required=True)
     infer.add_argument("--name")
     infer.add_argument("--url", default="127.0.0.1:8000", help="host:port of Triton's HTTP (or gRPC) endpoint")
-    infer.add_argument("--protocol", choices=["http", "grpc"], default="http")
+    infer.add_argument("--protocol", choices=["http", "grpc"], default="http",
+                       help="http (binary tensors: the cheapest path measured, docs/performance.md) or grpc")
     infer.add_argument("--data", help='JSON object of input name → nested list; default: ones')
     infer.set_defaults(func=_guard(lambda args: _infer(args, load)))
 
@@ -153,6 +154,8 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
             print("Try it:")
             print(f"  {curl_example(md, server.http_url)}")
             print(f"  modeldeploy infer -f {args.filename} --url {server.http_url}")
+            print("  (curl sends JSON tensors; clients that care about speed send binary ones with tritonclient, "
+                  "as modeldeploy infer does)")
             print("Ctrl-C stops the server.", flush=True)
             while server.triton.process.poll() is None:
                 time.sleep(0.5)
