@@ -1,149 +1,413 @@
-"""Throughput and latency of a packaged torch model, side by side in one run.
+"""Serving throughput and latency, measured the way Triton's own tools do, in one run.
 
-  (1) Triton with the generated config (dynamic batching on), python backend
-  (2) the same Triton with dynamic batching off
-  (3) a naive Flask + torch server (model loaded once, one request at a time)
+Servers (same model: a 256→1024→1024→10 MLP packaged with `modeldeploy package`):
+  - Triton 2.51, python backend, with the config `package` recommends and the
+    flags ModelDeploy generates
+  - the same Triton serving a no-op model (the serving path's own floor)
+  - a naive Flask + torch server (model loaded once, one request at a time)
 
-at client concurrency 1, 8 and 32, all over HTTP with the same KServe v2 JSON
-body, from an aiohttp client on loopback. Also: time to ready, from start to
-the first successful inference. Ratios matter; absolute numbers drift.
+Clients, all compiled, side by side:
+  - wrk, one KServe v2 JSON body over HTTP (every server)
+  - perf_analyzer over HTTP with JSON tensors, HTTP with binary tensors, and gRPC (Triton)
 
-    python benchmarks/serving_throughput.py [--quick]
+at concurrency 1, 8 and 32. Every server runs from the start, pinned to the
+server's cores, and the points are measured round-robin (--rounds), so drift
+on a shared machine falls on all of them alike. Client and server are pinned
+to separate cores when the machine has two or more. Every row shows the
+client's CPU share, the server's CPU per request (Triton's own process and its
+python-backend stubs apart), the batch sizes Triton executed (its statistics
+API), the CPU other jobs used meanwhile, and the compute limit: the same
+TorchScript run in-process at those batch sizes on the server's cores.
+Ratios matter; absolute numbers drift.
+
+    python benchmarks/serving_throughput.py [--quick] [--json FILE] [--plot PNG] [--ablation]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
+import json
+import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
-import aiohttp
 import numpy as np
+import psutil
 import torch
 
+from client_paths import measure_paths
+from compute_limit import forward_seconds, limit
+from machine_noise import busy_cpu_seconds, wait_until_quiet
 from modeldeploy.api import parse_model_deployment
+from modeldeploy_runtime.measured_run import split_cores
 from modeldeploy_runtime.package import package_module
-from modeldeploy_runtime.serve import ServeOptions, serving
+from modeldeploy_runtime.perf_analyzer import LoadResult, find_perf_analyzer, run_perf_analyzer
+from modeldeploy_runtime.serve import LocalServer, ServeOptions, serving
 from modeldeploy_runtime.triton_process import free_port
-from progress import step
+from modeldeploy_runtime.triton_statistics import ModelStatistics, read_statistics
+from triton_trace import read_traces, summarize, trace_args
+from wrk_load import have_wrk, run_wrk
 
 HERE = Path(__file__).resolve().parent
-SPEC = {
-    "apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
-    "metadata": {"name": "mlp"},
-    "spec": {"model": {"name": "mlp", "uri": "file:mlp", "version": "1", "format": "python", "config": {
-        "maxBatchSize": 64,
-        "inputs": [{"name": "INPUT__0", "dataType": "FP32", "dims": [256]}],
-        "outputs": [{"name": "OUTPUT__0", "dataType": "FP32", "dims": [10]}],
-        "dynamicBatching": {"maxQueueDelayMicroseconds": 0},
-        "instanceGroups": [{"kind": "CPU", "count": 1}]}}},
-}
+CONCURRENCIES = (1, 8, 32)
+DIMS = [256]
+NAIVE = "naive Flask + torch"
+NOOP = "Triton, no-op model"
 
 
-def body() -> dict:
-    x = np.random.default_rng(0).standard_normal((1, 256)).astype(np.float32)
-    return {"inputs": [{"name": "INPUT__0", "shape": [1, 256], "datatype": "FP32", "data": x.flatten().tolist()}]}
+@dataclass
+class Variant:
+    """A Triton configuration to measure; the first is what ModelDeploy generates."""
+
+    label: str
+    config: dict = field(default_factory=dict)  # merged into spec.model.config (None removes a key)
+    extra_args: list[str] = field(default_factory=list)
+    model: str = "mlp"  # the folder under the work dir: mlp, or noop
 
 
-async def load(url: str, concurrency: int, seconds: float) -> dict:
-    payload = body()
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    errors = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            async with session.post(url, json=payload) as response:
-                await response.read()
-                if response.status != 200:
-                    errors += 1
-            latencies.append((time.perf_counter() - start) * 1000)
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {"rps": len(latencies) / elapsed, "p50": statistics.median(latencies),
-            "p99": latencies[int(len(latencies) * 0.99) - 1], "errors": errors}
+@dataclass
+class Server:
+    label: str
+    pid: int
+    stats: Callable[[], ModelStatistics] | None  # None: a server that runs one request at a time
 
 
-def measure(url: str, concurrencies: list[int], seconds: float) -> dict[int, dict]:
-    asyncio.run(load(url, 4, 0.5))  # warm-up
-    results = {}
-    for c in concurrencies:
-        step(f"  concurrency {c}: {seconds:.0f} s of load")
-        results[c] = asyncio.run(load(url, c, seconds))
-    return results
+@dataclass
+class Point:
+    server: Server
+    client: str  # wrk | perf_analyzer
+    protocol: str  # HTTP JSON | HTTP binary | gRPC
+    run: Callable[[int, float], LoadResult]  # (concurrency, seconds)
+    concurrencies: tuple[int, ...] = CONCURRENCIES
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="2 s per point instead of 10 s")
-    parser.add_argument("--queue-delay-us", type=int, default=0,
-                        help="dynamic batching's maxQueueDelayMicroseconds (0: batch whatever queued while busy)")
-    args = parser.parse_args()
-    SPEC["spec"]["model"]["config"]["dynamicBatching"]["maxQueueDelayMicroseconds"] = args.queue_delay_us
-    seconds = 2.0 if args.quick else 10.0
-    concurrencies = [1, 8, 32]
-    work = Path(tempfile.mkdtemp(prefix="md-bench-"))
+@dataclass
+class Sample:
+    load: LoadResult
+    server_cpu: float
+    stub_cpu: float
+    others_cpu: float
+    requests: int
+    executions_by_batch: dict[int, int]
+
+
+def build_models(work: Path) -> dict:
+    """The MLP, packaged, and the no-op model; returns the spec.model.config `package` recommends."""
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(256, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
                               torch.nn.ReLU(), torch.nn.Linear(1024, 10))
-    step(f"packaging the MLP into {work}")
-    package_module(mlp, [torch.randn(1, 256)], work / "mlp")
-    results: dict[str, dict[int, dict]] = {}
-    ready: dict[str, float] = {}
-    for label, batching in (("triton-batching", True), ("triton-no-batching", False)):
-        spec = copy.deepcopy(SPEC)
-        if not batching:
-            del spec["spec"]["model"]["config"]["dynamicBatching"]
-        md = parse_model_deployment(spec)
-        step(f"{label}: starting Triton")
-        start = time.perf_counter()
-        with serving(md, work, ServeOptions(workdir=work / label)) as server:
-            url = f"http://{server.http_url}/v2/models/mlp/versions/1/infer"
-            asyncio.run(load(url, 1, 0.01))
-            ready[label] = time.perf_counter() - start
-            results[label] = measure(url, concurrencies, seconds)
+    report = package_module(mlp, [torch.randn(1, 256)], work / "mlp")
+    (work / "noop").mkdir()
+    shutil.copy(HERE / "noop_model.py", work / "noop" / "model.py")
+    return report.config(max_batch_size=64)
+
+
+def model_deployment(config: dict, variant: Variant):
+    merged = copy.deepcopy(config)
+    for key, value in copy.deepcopy(variant.config).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return parse_model_deployment({
+        "apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "mlp"},
+        "spec": {"model": {"name": "mlp", "uri": f"file:{variant.model}", "version": "1", "format": "python",
+                           "config": merged}},
+    })
+
+
+def json_body() -> bytes:
+    x = np.random.default_rng(0).standard_normal((1, 256)).astype(np.float32)
+    return json.dumps({"inputs": [{"name": "INPUT__0", "shape": [1, 256], "datatype": "FP32",
+                                   "data": x.flatten().tolist()}]}).encode()
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(whole process tree, its children only): for Triton, the children are the python-backend stubs."""
+    root = psutil.Process(pid)
+    own, children = 0.0, 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        if process.pid == pid:
+            own += times.user + times.system
+        else:
+            children += times.user + times.system
+    return own + children, children
+
+
+def measure(point: Point, concurrency: int, seconds: float) -> Sample:
+    server = point.server
+    (cpu0, stub0), busy0 = cpu_seconds(server.pid), busy_cpu_seconds()
+    stats0 = server.stats() if server.stats else None
+    load = point.run(concurrency, seconds)
+    (cpu1, stub1), busy1 = cpu_seconds(server.pid), busy_cpu_seconds()
+    if server.stats:
+        window = server.stats() - stats0
+        requests, batches = window.inferences, window.executions_by_batch
+    else:  # one request at a time: every execution is batch 1
+        requests = round(load.throughput * load.client_wall_seconds)
+        batches = {1: requests}
+    others = max(0.0, busy1 - busy0 - (cpu1 - cpu0) - load.client_cpu_seconds)
+    return Sample(load, cpu1 - cpu0, stub1 - stub0, others, requests, batches)
+
+
+def row(point: Point, concurrency: int, samples: list[Sample]) -> dict:
+    """One table row from a point's rounds: medians of the rates, sums of the CPU and batch counts."""
+    requests = sum(s.requests for s in samples) or 1
+    wall = sum(s.load.client_wall_seconds for s in samples)
+    batches: dict[int, int] = {}
+    for s in samples:
+        for size, count in s.executions_by_batch.items():
+            batches[size] = batches.get(size, 0) + count
+    throughputs = [s.load.throughput for s in samples]
+    return {
+        "server": point.server.label, "client": point.client, "protocol": point.protocol,
+        "concurrency": concurrency, "rounds": len(samples),
+        "throughput": statistics.median(throughputs), "throughput_min": min(throughputs),
+        "throughput_max": max(throughputs),
+        "p50_ms": statistics.median(s.load.p50_ms for s in samples),
+        "p99_ms": statistics.median(s.load.p99_ms for s in samples),
+        "client_cpu_share": sum(s.load.client_cpu_seconds for s in samples) / wall,
+        "server_cpu_us_per_request": 1e6 * sum(s.server_cpu for s in samples) / requests,
+        "stub_cpu_us_per_request": 1e6 * sum(s.stub_cpu for s in samples) / requests,
+        "other_cpu_share": sum(s.others_cpu for s in samples) / wall,
+        "mean_batch": sum(b * n for b, n in batches.items()) / max(1, sum(batches.values())),
+        "executions_by_batch": batches,
+    }
+
+
+def triton_points(server: Server, md, triton, client_cpus: set[int] | None, with_wrk: bool,
+                  concurrencies: tuple[int, ...] = CONCURRENCIES) -> list[Point]:
+    def perf(protocol: str, fmt: str) -> Callable[[int, float], LoadResult]:
+        url = triton.grpc_url if protocol == "grpc" else triton.http_url
+        return lambda c, s: run_perf_analyzer(md, url, c, protocol=protocol, tensor_format=fmt,
+                                              window_ms=int(s * 1000 / 3), cpus=client_cpus)
+
+    url = f"http://{triton.http_url}/v2/models/mlp/versions/1/infer"
+    wrk = [Point(server, "wrk", "HTTP JSON", lambda c, s: run_wrk(url, json_body(), c, s, client_cpus),
+                 concurrencies)] if with_wrk else []
+    return wrk + [Point(server, "perf_analyzer", "HTTP JSON", perf("http", "json"), concurrencies),
+                  Point(server, "perf_analyzer", "HTTP binary", perf("http", "binary"), concurrencies),
+                  Point(server, "perf_analyzer", "gRPC", perf("grpc", "binary"), concurrencies)]
+
+
+@contextmanager
+def naive_server(model: Path, cpus: set[int] | None) -> Iterator[tuple[int, str]]:
     port = free_port()
-    step("naive-flask: starting the baseline server")
-    start = time.perf_counter()
-    naive = subprocess.Popen([sys.executable, str(HERE / "naive_server.py"), str(work / "mlp" / "model.pt"), str(port)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(HERE / "naive_server.py"), str(model), str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    url = f"http://127.0.0.1:{port}/v2/models/mlp/infer"
     try:
-        url = f"http://127.0.0.1:{port}/v2/models/mlp/infer"
-        while True:
+        for _ in range(1200):
             try:
-                asyncio.run(load(url, 1, 0.01))
+                urllib.request.urlopen(urllib.request.Request(url, data=json_body(), method="POST"), timeout=1)
                 break
-            except aiohttp.ClientError:
+            except OSError:
                 time.sleep(0.05)
-        ready["naive-flask"] = time.perf_counter() - start
-        results["naive-flask"] = measure(url, concurrencies, seconds)
+        yield process.pid, url
     finally:
-        naive.terminate()
-        naive.wait()
-    print(f"dynamic batching maxQueueDelayMicroseconds={args.queue_delay_us}, {seconds:.0f}s per point")
-    print(f"{'server':20} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for label, by_conc in results.items():
-        for c, r in by_conc.items():
-            print(f"{label:20} {c:>4} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:>6}")
-    base = results["naive-flask"]
-    best = results["triton-batching"]
-    print(f"\nthroughput ratio at 32 (batching / naive): {best[32]['rps'] / base[32]['rps']:.2f}x  (target >= 4x)")
-    print(f"p99 at 32: {best[32]['p99']:.1f} ms vs naive {base[32]['p99']:.1f} ms  (target: no worse)")
-    print(f"p50 ratio at 1 (batching / naive): {best[1]['p50'] / base[1]['p50']:.2f}x  (target <= 1.5x)")
-    print("time to ready: " + ", ".join(f"{k} {v:.1f}s" for k, v in ready.items()) + "  (target <= 15 s)")
+        process.terminate()
+        process.wait()
+
+
+def variants(ablation: bool, extra: list[Variant]) -> list[Variant]:
+    out = [Variant("Triton (generated config)")]
+    if ablation:
+        out += [Variant("Triton, no dynamic batching", config={"dynamicBatching": None}),
+                Variant("Triton, 2 instances", config={"instanceGroups": [{"kind": "CPU", "count": 2}]})]
+    return out + extra
+
+
+def start_servers(stack: ExitStack, work: Path, config: dict, todo: list[Variant], cpus: tuple, with_wrk: bool,
+                  quick: bool) -> tuple[list[Point], LocalServer]:
+    """Every server, started at once; returns the points to measure and the generated-config Triton."""
+    client_cpus, server_cpus = cpus
+    points: list[Point] = []
+    servers: list[LocalServer] = []
+    for i, variant in enumerate([*todo, Variant(NOOP, model="noop")]):
+        md = model_deployment(config, variant)
+        options = ServeOptions(workdir=work / f"serve-{i}", cpus=server_cpus, extra_args=variant.extra_args)
+        triton = stack.enter_context(serving(md, work, options))
+        servers.append(triton)
+        server = Server(variant.label, triton.triton.process.pid,
+                        lambda url=triton.http_url: read_statistics(url, "mlp", "1"))
+        # The floor needs only its top concurrency; the generated config gets every client.
+        if variant.label == NOOP:
+            points += triton_points(server, md, triton, client_cpus, with_wrk, (32,))
+        elif i == 0 or not quick:
+            points += triton_points(server, md, triton, client_cpus, with_wrk)
+        else:
+            points += triton_points(server, md, triton, client_cpus, with_wrk)[:1]
+    if with_wrk:
+        pid, url = stack.enter_context(naive_server(work / "mlp" / "model.pt", server_cpus))
+        points.append(Point(Server(NAIVE, pid, None), "wrk", "HTTP JSON",
+                            lambda c, s: run_wrk(url, json_body(), c, s, client_cpus)))
+    return points, servers[0]
+
+
+def trace_breakdown(work: Path, config: dict, cpus: tuple, seconds: float) -> dict[str, list]:
+    """Where one request's time goes inside Triton, from its own traces (1 request in 100), at concurrency 32."""
+    client_cpus, server_cpus = cpus
+    out = {}
+    md = model_deployment(config, Variant("traced"))
+    for protocol, fmt in (("HTTP JSON", "json"), ("HTTP binary", "binary")):
+        trace_file = work / f"trace-{fmt}" / "trace.json"
+        trace_file.parent.mkdir()
+        options = ServeOptions(workdir=work / f"serve-trace-{fmt}", cpus=server_cpus, extra_args=trace_args(trace_file))
+        with serving(md, work, options) as triton:
+            run_perf_analyzer(md, triton.http_url, 32, tensor_format=fmt, window_ms=int(seconds * 1000 / 3),
+                              cpus=client_cpus)
+        out[protocol] = summarize(read_traces(trace_file))
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    seconds = 2 if args.quick else 3
+    rounds = args.rounds or (1 if args.quick else 3)
+    cpus = split_cores(not args.no_pin)
+    with_wrk = have_wrk()
+    if not with_wrk:
+        print("wrk not found (apt-get install wrk): the naive server and the wrk rows are skipped", file=sys.stderr)
+    find_perf_analyzer()
+    work = Path(tempfile.mkdtemp(prefix="md-bench-"))
+    config = build_models(work)
+    load_before = os.getloadavg()
+    samples: dict[tuple[int, int], list[Sample]] = {}
+    with ExitStack() as stack:
+        print("starting every server…", file=sys.stderr)
+        points, generated = start_servers(stack, work, config, variants(args.ablation, args.variant), cpus, with_wrk,
+                                          args.quick)
+        for point in points:
+            point.run(4, 1)  # warm-up: connections, allocator pools, the stub's first batches
+        plan = [(r, c, i) for r in range(rounds) for c in CONCURRENCIES for i, p in enumerate(points)
+                if c in p.concurrencies]
+        started = time.perf_counter()
+        for n, (r, c, i) in enumerate(plan, 1):
+            if args.wait_quiet:
+                wait_until_quiet()
+            point = points[i]
+            sample = measure(point, c, seconds)
+            samples.setdefault((i, c), []).append(sample)
+            print(f"[{n}/{len(plan)} {time.perf_counter() - started:4.0f}s] round {r + 1} {point.server.label:28} "
+                  f"{point.protocol:11} {point.client:13} c={c:<2} {sample.load.throughput:7,.0f} req/s  "
+                  f"p99 {sample.load.p99_ms:6.2f} ms  client {sample.load.client_cpu_share:4.0%}  "
+                  f"others {sample.others_cpu / sample.load.client_wall_seconds:4.0%}", file=sys.stderr, flush=True)
+        print("client paths: tritonclient in Python, one request at a time…", file=sys.stderr)
+        client_paths = measure_paths(generated.http_url, generated.grpc_url, "mlp", 200 if args.quick else 1000,
+                                     cpus[0])
+    rows = [row(points[i], c, s) for (i, c), s in sorted(samples.items(), key=lambda kv: kv[0])]
+    batch_sizes = sorted({b for r in rows for b in r["executions_by_batch"]})
+    print(f"compute limit: the TorchScript in-process at {len(batch_sizes)} batch sizes…", file=sys.stderr)
+    seconds_by_batch = forward_seconds(work / "mlp" / "model.pt", DIMS, batch_sizes, threads=1, cpus=cpus[1])
+    for r in rows:
+        computes = r["server"] != NOOP
+        r["limit"] = limit(r["executions_by_batch"], seconds_by_batch) if computes else None
+        r["percent_of_limit"] = 100 * r["throughput"] / r["limit"] if computes else None
+        # The same ratio from CPU time: the model's in-process forward time per request over all the CPU the
+        # server spent per request. CPU time is not stretched by other jobs' load the way throughput is, so
+        # on a busy machine this is the steadier estimate of what a quiet core would give.
+        r["percent_cpu_in_model"] = 100 * (1e6 / r["limit"]) / r["server_cpu_us_per_request"] if computes else None
+    print("traces: Triton's own timestamps at concurrency 32…", file=sys.stderr)
+    traces = trace_breakdown(work, config, cpus, seconds)
+    client_cpus, server_cpus = cpus
+    return {
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "torch": torch.__version__, "client_cores": sorted(client_cpus or []),
+                    "server_cores": sorted(server_cpus or []), "load_average_before": load_before,
+                    "load_average_after": os.getloadavg()},
+        "seconds_per_point": seconds, "rounds": rounds,
+        "forward_seconds": seconds_by_batch, "config": config, "rows": rows, "traces": traces,
+        "client_paths": client_paths,
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def print_report(result: dict) -> None:
+    m = result["machine"]
+    pinning = (f"client on core {m['client_cores']}, servers on {m['server_cores']}" if m["client_cores"]
+               else "not pinned")
+    print(f"\n{m['cpu']}, {m['cores']} cores, {pinning}; {result['rounds']} round(s) of "
+          f"{result['seconds_per_point']:g} s per point; load average {m['load_average_before'][0]:.2f} before, "
+          f"{m['load_average_after'][0]:.2f} after")
+    print(f"{'server':28} {'protocol':11} {'client':13} {'c':>2} {'req/s':>7} {'(min–max)':>13} {'p50':>6} {'p99':>6} "
+          f"{'client':>6} {'µs/req':>6} {'stub':>5} {'batch':>5} {'limit/s':>7} {'%lim':>4} {'%cpu':>4} {'others':>6}")
+    for r in result["rows"]:
+        limit_text = (f"{r['limit']:7,.0f} {r['percent_of_limit']:3.0f}% {r['percent_cpu_in_model']:3.0f}%" if r["limit"]
+                      else f"{'—':>7} {'—':>4} {'—':>4}")
+        print(f"{r['server']:28} {r['protocol']:11} {r['client']:13} {r['concurrency']:>2} {r['throughput']:7,.0f} "
+              f"{r['throughput_min']:6,.0f}–{r['throughput_max']:<6,.0f} {r['p50_ms']:6.2f} {r['p99_ms']:6.2f} "
+              f"{r['client_cpu_share']:6.0%} {r['server_cpu_us_per_request']:6.0f} {r['stub_cpu_us_per_request']:5.0f} "
+              f"{r['mean_batch']:5.1f} {limit_text} {r['other_cpu_share']:6.0%}")
+    for protocol, phases in result["traces"].items():
+        print(f"\ninside Triton, {protocol} at concurrency 32 (traces; median / mean µs):")
+        for label, median, mean, n in phases:
+            print(f"  {label:46} {median:8.0f} {mean:8.0f}   ({n} traces)")
+    print("\nPython tritonclient, one request at a time:")
+    for path in result["client_paths"]:
+        print(f"  {path['protocol']:12} p50 {path['p50_ms']:5.2f} ms   client CPU {path['client_cpu_us_per_request']:4.0f} µs "
+              "per request")
+    rows = [r for r in result["rows"] if r["concurrency"] == 32]
+    generated = [r for r in rows if r["server"] == result["rows"][0]["server"]]
+    naive = next((r for r in rows if r["server"] == NAIVE), None)
+    top = max(generated, key=lambda r: r["throughput"])
+    print(f"\nbest at concurrency 32: {top['protocol']} ({top['client']}) {top['throughput']:,.0f} req/s, "
+          f"p99 {top['p99_ms']:.2f} ms, {top['percent_of_limit']:.0f}% of the compute limit "
+          f"({top['percent_cpu_in_model']:.0f}% of its CPU in the model) (goal ≥ 70% with p99 ≤ 10 ms)")
+    wrk_row = next((r for r in generated if r["client"] == "wrk"), None)
+    if naive and wrk_row:
+        print(f"vs naive Flask, both wrk HTTP JSON: {wrk_row['throughput'] / naive['throughput']:.2f}× throughput, "
+              f"{naive['server_cpu_us_per_request'] / wrk_row['server_cpu_us_per_request']:.2f}× less CPU per "
+              f"request, p99 {wrk_row['p99_ms']:.2f} vs {naive['p99_ms']:.2f} ms (goal ≥ 6×, p99 no worse)")
+
+
+def _variant(text: str) -> Variant:
+    label, _, spec = text.partition("=")
+    options = json.loads(spec) if spec else {}
+    return Variant(label, config=options.get("config", {}), extra_args=options.get("extra_args", []))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round of 2 s per point (default: 3 rounds of 3 s)")
+    parser.add_argument("--rounds", type=int, help="rounds over every point")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also measure Triton without dynamic batching and with 2 instances")
+    parser.add_argument("--variant", type=_variant, action="append", default=[],
+                        help='another Triton to measure: LABEL={"config": {...}, "extra_args": [...]}')
+    parser.add_argument("--no-pin", action="store_true", help="let client and server share every core")
+    parser.add_argument("--wait-quiet", action="store_true",
+                        help="before each point, wait (up to 2 min) until other jobs use under 10%% of a core")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--plot", type=Path, help="draw throughput vs p99 into this PNG")
+    args = parser.parse_args()
+    result = run(args)
+    print_report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    if args.plot:
+        from serving_plot import plot  # noqa: PLC0415 - matplotlib only when asked
+        plot(result, args.plot)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from modeldeploy.builders import ADMIN_HEADER
 from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
 from modeldeploy_runtime.infer import example_inputs, infer
 from modeldeploy_runtime.serve import LocalServer, ServeOptions, serving
+from modeldeploy_runtime.triton_statistics import read_statistics
 from support.quickstart import make_quickstart
 
 pytestmark = pytest.mark.runtime
@@ -198,3 +200,22 @@ def test_clear_error_where_triton_cannot_run(monkeypatch: pytest.MonkeyPatch, tm
         with serving(md, quickstart.parent, ServeOptions(workdir=tmp_path / "work")):
             pytest.fail("served where Triton cannot run")
     assert caught.value.code == ExitCode.TRITON_UNAVAILABLE and "Linux x86-64 only" in caught.value.reason
+
+
+def test_model_config_is_readable_without_the_admin_key(server: LocalServer) -> None:
+    """perf_analyzer and Triton's client tools read it to shape requests."""
+    url = f"http://{server.http_url}/v2/models/quickstart/config"
+    config = json.loads(urllib.request.urlopen(url, timeout=10).read())
+    assert config["max_batch_size"] == 64 and config["input"][0]["name"] == "INPUT__0"
+    grpc_config = triton_grpc.InferenceServerClient(server.grpc_url).get_model_config("quickstart", as_json=True)
+    assert grpc_config["config"]["name"] == "quickstart"
+
+
+def test_statistics_window_counts_what_was_sent(server: LocalServer) -> None:
+    before = read_statistics(server.http_url, "quickstart", "1")
+    for batch in (1, 3):
+        infer(server.md, server.http_url, example_inputs(server.md, batch=batch))
+    window = read_statistics(server.http_url, "quickstart", "1") - before
+    assert (window.inferences, window.executions) == (4, 2)
+    assert window.executions_by_batch == {1: 1, 3: 1}
+    assert window.per_request_us("compute_infer") > 0

@@ -1,4 +1,4 @@
-"""The runtime's subcommands of `modeldeploy`: fetch, build-repo, package, serve, infer.
+"""The runtime's subcommands of `modeldeploy`: fetch, build-repo, package, serve, infer, tune.
 
 Heavy modules (torch, Triton clients) load inside each command, so `modeldeploy
 render` stays fast. Failures print one line, `CODE: reason`, and exit with the
@@ -69,9 +69,13 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     infer.add_argument("-f", "--filename", required=True)
     infer.add_argument("--name")
     infer.add_argument("--url", default="127.0.0.1:8000", help="host:port of Triton's HTTP (or gRPC) endpoint")
-    infer.add_argument("--protocol", choices=["http", "grpc"], default="http")
+    infer.add_argument("--protocol", choices=["http", "grpc"], default="http",
+                       help="http (binary tensors: the cheapest path measured, docs/performance.md) or grpc")
     infer.add_argument("--data", help='JSON object of input name → nested list; default: ones')
     infer.set_defaults(func=_guard(lambda args: _infer(args, load)))
+
+    from .tune import add_tune_command  # noqa: PLC0415 - the tune options and logic live in their own module
+    add_tune_command(sub, lambda args: _pick(load, args.filename, args.name), _guard)
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -175,6 +179,8 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
             request_file = (args.workdir or default_workdir(md)).resolve() / "request.json"
             print(f"  {curl_example(md, server.http_url, request_file)}")
             print(f"  modeldeploy infer -f {args.filename} --url {server.http_url}")
+            print("  (curl sends JSON tensors; clients that care about speed send binary ones with tritonclient, "
+                  "as modeldeploy infer does)")
             print("Ctrl-C stops the server.", flush=True)
             while server.triton.process.poll() is None:
                 time.sleep(0.5)

@@ -9,17 +9,32 @@ quantization (quantization) live in their own modules.
 
 from __future__ import annotations
 
+import copy
+import io
+import re
 import shutil
+import statistics
+import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import yaml
 
 from .errors import ExitCode, RuntimeFailure
 from .quantization import QuantizationReport, quantize_int8
 from .tracing import run_examples, trace
 
 SERVING_MODEL = Path(__file__).with_name("torch_serving_model.py")
+
+# What `package` recommends for serving a packaged model, from the runs in
+# docs/performance.md (python backend on CPU): batch what queued while the
+# model ran, with no added wait.
+SERVING_DEFAULTS = {
+    "dynamicBatching": {"maxQueueDelayMicroseconds": 0},
+    "instanceGroups": [{"kind": "CPU", "count": 1}],
+}
 
 TRITON_TYPES = {
     torch.float32: "FP32", torch.float16: "FP16", torch.bfloat16: "BF16", torch.float64: "FP64",
@@ -35,11 +50,22 @@ class PackageReport:
     outputs: list[dict] = field(default_factory=list)
     quantization: QuantizationReport | None = None
 
+    def config(self, max_batch_size: int) -> dict:
+        """spec.model.config for this model: its tensors, plus the serving defaults of SERVING_DEFAULTS."""
+        config: dict = {"maxBatchSize": max_batch_size, "inputs": self.inputs, "outputs": self.outputs}
+        if max_batch_size > 0:
+            config |= copy.deepcopy(SERVING_DEFAULTS)
+        return config
+
     def config_yaml(self, max_batch_size: int) -> str:
         def rows(tensors: list[dict]) -> str:
             return "".join("      - {" + ", ".join(f"{k}: {v}" for k, v in t.items()) + "}\n" for t in tensors)
-        return (f"    config:\n      maxBatchSize: {max_batch_size}\n      inputs:\n{rows(self.inputs)}"
+        serving = {k: v for k, v in self.config(max_batch_size).items() if k not in ("maxBatchSize", "inputs", "outputs")}
+        text = (f"    config:\n      maxBatchSize: {max_batch_size}\n      inputs:\n{rows(self.inputs)}"
                 f"      outputs:\n{rows(self.outputs)}")
+        if serving:
+            text += textwrap.indent(yaml.safe_dump(serving, default_flow_style=None, sort_keys=False), "      ")
+        return text
 
 
 def package_module(module: torch.nn.Module, examples: list[torch.Tensor], out_dir: Path,

@@ -39,6 +39,7 @@ class ServeOptions:
     extra_args: list[str] = field(default_factory=list)
     # With spec.auth: the key clients must send; None reads $MODELDEPLOY_API_KEY, else makes one for this run.
     api_key: str | None = None
+    cpus: set[int] | None = None  # pin Triton (and its backend stubs) to these cores, e.g. away from a load generator
 
 
 @dataclass
@@ -105,7 +106,7 @@ def serving(md: ModelDeployment, base_dir: Path, options: ServeOptions = ServeOp
         admin_lock_args(admin_key) + options.extra_args
     log_path = workdir / "triton.log"
     log_path.unlink(missing_ok=True)
-    triton = start_triton(args, workdir, log_path, ports)
+    triton = start_triton(args, workdir, log_path, ports, cpus=options.cpus)
     try:
         seconds = triton.wait_model_ready(md.model_name, model.version, options.ready_timeout_seconds)
         _smoke_or_fail(md, triton, api_key)

@@ -138,7 +138,8 @@ def triton_env(base: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[int, int, int]) -> TritonProcess:
+def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[int, int, int],
+                 cpus: set[int] | None = None) -> TritonProcess:
     home = triton_home()
     backends = prepare_backends(home, workdir)
     env = triton_env(dict(os.environ))
@@ -147,6 +148,8 @@ def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[in
         process = subprocess.Popen(
             [str(home / "bin" / "tritonserver"), f"--backend-directory={backends}", *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            # Set before exec, so every thread and backend stub Triton starts inherits it.
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
     finally:
         log.close()
