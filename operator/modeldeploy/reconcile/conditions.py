@@ -163,10 +163,20 @@ _PROGRESS_REASONS = {"Creating", "RollingOut", "ModelNotReady", "ScaledToZero"}
 def status_patch(current: dict | None, desired: dict) -> dict | None:
     """The merge patch from the observed status to the desired one; None when nothing changed."""
     current = current or {}
-    patch = {k: v for k, v in desired.items() if current.get(k) != v}
+    patch = {k: _replacing(current.get(k), v) for k, v in desired.items() if current.get(k) != v}
     # Fields the operator no longer reports are cleared (merge patch: null deletes).
     patch.update({k: None for k in current if k not in desired and k in OWNED_FIELDS and current[k] is not None})
     return patch or None
+
+
+def _replacing(current: object, desired: object) -> object:
+    """`desired` as a merge patch over `current`: a merge patch merges objects key by key, so a key the
+    operator no longer sets inside one (rollout.abortedHash once retried) must be sent as null to go."""
+    if not isinstance(desired, dict) or not isinstance(current, dict):
+        return desired
+    patch = {k: _replacing(current.get(k), v) for k, v in desired.items()}
+    patch.update({k: None for k in current if k not in desired})
+    return patch
 
 
 OWNED_FIELDS = {"observedGeneration", "conditions", "url", "grpcAddress", "selector", "replicas", "readyReplicas",
