@@ -120,11 +120,12 @@ def new_version(api, version: str, md: str = "quickstart") -> None:
     wait_for(lambda: api.get(f"{DEPLOYMENTS}/{md}-v{version}"), what=f"revision v{version}")
 
 
-def step_until(api, done, revisions: tuple[str, ...], timeout: float = 20, what: str = "") -> None:
+def step_until(api, done, revisions: tuple[str, ...], timeout: float = 20, what: str = "",
+               md: str = "quickstart") -> None:
     """Play the controllers (pods follow each Deployment) until `done()` holds."""
     def tick():
         for revision in revisions:
-            follow(api, revision)
+            follow(api, revision, md)
         return done()
     wait_for(tick, timeout=timeout, interval=0.3, what=what)
 
@@ -228,6 +229,34 @@ def test_abort_rolls_back_status_exits_non_zero_and_retry_rolls_out_again(apiser
     assert condition(md_of(apiserver), "Degraded")["status"] == "False"
     assert one_line(rollout("retry", "quickstart"), 5) == \
         "NOTHING_TO_DO: nothing to retry: no rollout of ml/quickstart was rolled back (phase Progressing)"
+    undone = rollout("undo", "quickstart")
+    assert undone.stdout.startswith("rolled ml/quickstart back to revision 1 (v1, version 1): model.version: 2 → 1"), \
+        "mid-rollout, undo goes back to the revision that serves"
+    assert md_of(apiserver)["spec"]["model"]["version"] == "1"
+
+
+# -- blue-green and recreate ---------------------------------------------------------------------------------------
+
+def test_a_blue_green_promote_switches_the_service_and_recreate_has_nothing_to_pause(apiserver, rollout):
+    blue_green = {"strategy": "BlueGreen", "blueGreen": {"autoPromote": False, "scaleDownDelay": "1s"}}
+    serving(apiserver, {"rollout": blue_green}, total=1, md="bg")
+    new_version(apiserver, "2", md="bg")
+    step_until(apiserver, lambda: "waiting for `modeldeploy rollout promote`" in
+               rollout_status(apiserver, "bg").get("message", ""), ("v1", "v2"), md="bg", what="preview ready")
+    promoted = rollout("promote", "bg")
+    assert promoted.returncode == 0, promoted.stderr
+    assert promoted.stdout.startswith("switching the Service of ml/bg to v2 once its preview serves at full size "
+                                      "(1/1 ready now); the old revision stays warm for 1s")
+    step_until(apiserver, lambda: rollout_status(apiserver, "bg").get("stable") == "v2", ("v1", "v2"), md="bg",
+               what="traffic switched")
+    selector = apiserver.get(f"/api/v1/namespaces/{NS}/services/bg")["spec"]["selector"]
+    assert selector["serving.modeldeploy.io/revision"] == "v2", "the main Service selects the new revision"
+    assert rollout("status", "bg").stdout.splitlines()[-1].startswith("rollout complete: revision v2 (version 2)")
+
+    create(apiserver, {**quickstart("rc"), "spec": {**quickstart()["spec"], "rollout": {"strategy": "Recreate"}}})
+    converged(apiserver, "rc")
+    assert one_line(rollout("pause", "rc"), 5).startswith("NOTHING_TO_DO: ml/rc rolls out by Recreate, which does "
+                                                           "not pause")
 
 
 # -- pause and resume ----------------------------------------------------------------------------------------------

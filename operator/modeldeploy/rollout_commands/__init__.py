@@ -35,7 +35,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     promote = _verb(verbs, "promote", "move a canary to its next step (a BlueGreen preview: switch traffic)",
                     _request("promote"))
     promote.add_argument("--full", action="store_true",
-                         help="go to 100%% at once, skipping the remaining steps, pauses and analysis")
+                         help="go to 100%% at once, skipping the remaining steps and their pauses")
     _verb(verbs, "abort", "roll the new revision back: its traffic and pods to 0, the stable at full size",
           _request("abort"))
     _verb(verbs, "retry", "roll out again a revision that was rolled back", _request("retry"))

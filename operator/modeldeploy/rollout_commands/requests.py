@@ -94,7 +94,7 @@ def _promote_plan(s: Standing, full: bool) -> str:
     here = f"CanaryStep {index + 1}/{len(weights)} ({weights[index]}%)"
     if full:
         return (f"promoting {s.ref} to 100% now: {name} takes all traffic once its pods serve, skipping the "
-                f"steps after {here} and the analysis; the rollout then completes")
+                f"steps after {here} and their pauses; the rollout then completes")
     if index + 1 >= len(weights):
         raise _nothing(f"nothing to promote: {name} of {s.ref} is at its last step, {here}; the rollout completes "
                        "once its pods serve")
