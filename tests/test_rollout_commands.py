@@ -9,6 +9,7 @@ the operator did with the request.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -342,6 +343,13 @@ def test_undo_refuses_when_the_history_limit_let_the_revision_go(apiserver, roll
 def test_a_missing_modeldeployment_and_no_cluster_are_one_line_each(apiserver, rollout, tmp_path):
     missing = one_line(rollout("status", "nope"), 4)
     assert missing == "NOT_FOUND: modeldeployment ml/nope not found; check the name and the namespace (-n)"
+    config = json.loads(open(rollout.env["KUBECONFIG"]).read())
+    config["contexts"][0]["context"]["namespace"] = "vision"
+    (tmp_path / "kubeconfig").write_text(json.dumps(config))
+    proc = subprocess.run([EXE, "rollout", "status", "nope"], capture_output=True, text=True, timeout=60,
+                          env={**rollout.env, "KUBECONFIG": str(tmp_path / "kubeconfig")})
+    assert one_line(proc, 4).startswith("NOT_FOUND: modeldeployment vision/nope not found"), \
+        "without -n, the kubeconfig context's namespace, as kubectl"
     rollout.env["KUBECONFIG"] = str(tmp_path / "none")
     no_cluster = one_line(rollout("promote", "quickstart"), 3)
     assert no_cluster.startswith("NO_CLUSTER: no cluster to talk to: not running in a pod, and ")

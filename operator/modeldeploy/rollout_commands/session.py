@@ -2,7 +2,9 @@
 
 The rollout commands act as the user who runs them, like kubectl: the
 client carries `USER_PERMISSIONS`, not the operator's table, and every API
-failure becomes a one-line `CommandFailure` with its exit code.
+failure becomes a one-line `CommandFailure` with its exit code. Only the
+commands import this module (lazily), so the Kubernetes client loads for
+them alone and `render` or `validate` stay light.
 """
 
 from __future__ import annotations
@@ -12,27 +14,25 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import __version__
-from ..api import GROUP
+from ..builders.naming import MODELDEPLOYMENT_LABEL
+from ..clients.errors import ApiError, Conflict, Invalid, NotFound, Retryable
+from ..clients.kube import JSON_PATCH, MERGE, KubeClient, NoClusterConfig, current_namespace
+from ..clients.permissions import DEPLOYMENT, MODELDEPLOYMENT, USER_PERMISSIONS
 from .exits import CommandFailure, ExitCode
 
 USER_AGENT = f"modeldeploy/{__version__} (rollout)"
 # The field manager of every change the commands make, as kubectl's are "kubectl-rollout" and the like.
 FIELD_MANAGER = "modeldeploy-rollout"
-MODELDEPLOYMENT_LABEL = f"{GROUP}/modeldeployment"
 
 
 class Session:
-    def __init__(self, client: Any, namespace: str, name: str):
+    def __init__(self, client: KubeClient, namespace: str, name: str):
         self.client = client
         self.namespace = namespace
         self.name = name
 
     @classmethod
     def connect(cls, namespace: str | None, name: str) -> Session:
-        # The Kubernetes client loads here, for these commands only: render and validate stay light.
-        from ..clients.kube import KubeClient, NoClusterConfig, current_namespace  # noqa: PLC0415
-        from ..clients.permissions import USER_PERMISSIONS  # noqa: PLC0415
-
         try:
             client = KubeClient.from_environment(permissions=USER_PERMISSIONS, user_agent=USER_AGENT)
         except NoClusterConfig as err:
@@ -45,23 +45,16 @@ class Session:
         return f"{self.namespace}/{self.name}"
 
     def get(self) -> dict:
-        from ..clients.permissions import MODELDEPLOYMENT  # noqa: PLC0415
-
         with api_errors(f"modeldeployment {self.ref}"):
             return self.client.get(MODELDEPLOYMENT, self.namespace, self.name)
 
     def patch(self, body: Any, *, json_patch: bool = False) -> dict:
-        from ..clients.kube import JSON_PATCH, MERGE  # noqa: PLC0415
-        from ..clients.permissions import MODELDEPLOYMENT  # noqa: PLC0415
-
         with api_errors(f"modeldeployment {self.ref}"):
             return self.client.patch(MODELDEPLOYMENT, self.namespace, self.name, body, field_manager=FIELD_MANAGER,
                                      content_type=JSON_PATCH if json_patch else MERGE)
 
     def revision_deployments(self) -> list[dict]:
         """The Deployments of this ModelDeployment's revisions, current and kept as history."""
-        from ..clients.permissions import DEPLOYMENT  # noqa: PLC0415
-
         with api_errors(f"the revision Deployments of {self.ref}"):
             items, _ = self.client.list_all(DEPLOYMENT, self.namespace,
                                             label_selector=f"{MODELDEPLOYMENT_LABEL}={self.name}")
@@ -71,8 +64,6 @@ class Session:
 @contextmanager
 def api_errors(what: str) -> Iterator[None]:
     """API failures as the user reads them: what failed, the server's words, and what to do."""
-    from ..clients.errors import ApiError, Conflict, Invalid, NotFound, Retryable  # noqa: PLC0415
-
     try:
         yield
     except NotFound:
