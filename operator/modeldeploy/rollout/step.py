@@ -89,7 +89,7 @@ class _Stepper:
         self.wakeups: list[float] = []
         action, _, _ = (inp.request or "").partition("@")
         self.request = action if inp.request and inp.request != inp.state.last_request else None
-        self.promoted = False  # a promote request moved the rollout in this step
+        self.promoted = False  # a promote request moved the rollout in this call
         if self.request:
             self.state = replace(self.state, last_request=inp.request)
 
