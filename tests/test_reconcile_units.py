@@ -66,6 +66,19 @@ def test_status_keeps_lasttransitiontime_until_a_flip_and_reports_transitions():
     assert status_patch({**third, "url": "http://old"}, third) == {"url": None}
 
 
+def test_a_rollout_field_the_operator_stops_setting_is_removed_from_status():
+    """A merge patch merges objects: without an explicit null, a retried rollout kept its old abortedHash
+    and was held as aborted again."""
+    aborted = {"rollout": {"phase": "Aborted", "stable": "v1", "abortedHash": "h2", "abortedReason": "by request",
+                           "lastRequest": "abort@1"}}
+    retried = {"rollout": {"phase": "Progressing", "stable": "v1", "canary": "v2", "lastRequest": "retry@2"}}
+    patch = status_patch(aborted, retried)
+    assert patch == {"rollout": {"phase": "Progressing", "canary": "v2", "lastRequest": "retry@2",
+                                 "abortedHash": None, "abortedReason": None}}
+    from kmock._internal.dicts import merge_patch_dict
+    assert merge_patch_dict(aborted, patch) == retried, "what the API server stores is what the operator meant"
+
+
 def test_ready_holds_while_the_stable_serves_through_a_rollout_and_an_abort_degrades():
     rolling = Facts(generation=2, stable="v1", stable_version="1", created=True, total=3, floor=3, serving=3,
                     rollout={"phase": "Progressing", "message": "CanaryStep 1/3, weight 34%: holding 60s"},

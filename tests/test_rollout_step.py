@@ -177,6 +177,35 @@ def test_promote_skips_an_indefinite_pause_and_abort_rolls_back():
     assert aborted.state.phase == "Aborted" and "by request" in aborted.aborted
 
 
+def test_a_promote_sent_while_the_step_is_still_starting_waits_for_it_instead_of_being_dropped():
+    rollout = Rollout(steps=[{"weight": 34}, {"weight": 67}])  # indefinite pauses: held until promoted
+    state = run([rev("v1", 3, ready=3)], rollout=rollout).state
+    starting = [rev("v1", 3, ready=3), rev("v2", 1, pending=1, number=2)]
+    early = run(starting, state=state, rollout=rollout, now=T0 + 5, request="promote@1")
+    assert early.state.step == 0 and early.state.last_request != "promote@1", "pending, not handled yet"
+    serving = [rev("v1", 2, ready=2), rev("v2", 1, ready=1, number=2)]
+    promoted = run(serving, state=early.state, rollout=rollout, now=T0 + 10, request="promote@1")
+    assert promoted.state.step == 1 and promoted.state.last_request == "promote@1", \
+        "the step is reached: the promote moves it on, once"
+    assert run(serving, state=promoted.state, rollout=rollout, now=T0 + 11, request="promote@1").state.step == 1
+    v3 = Target("v3", "hash-v3", 3, "3")
+    superseded = run([*starting, rev("v3", 0, number=3)], state=early.state, rollout=rollout, target=v3,
+                     now=T0 + 6, request="promote@1")
+    assert superseded.state.canary == "v3" and superseded.state.last_request == "promote@1", \
+        "a new spec's rollout does not inherit a promote sent for the one it replaces"
+
+
+def test_a_blue_green_promote_waits_for_the_preview_to_be_ready():
+    rollout = Rollout(strategy="BlueGreen", blue_green={"autoPromote": False})
+    state = run([rev("v1", 2, ready=2)], rollout=rollout, total=2).state
+    starting = [rev("v1", 2, ready=2), rev("v2", 2, ready=1, pending=1, number=2)]
+    early = run(starting, state=state, rollout=rollout, total=2, now=T0 + 5, request="promote@1")
+    assert early.state.canary == "v2" and early.state.last_request != "promote@1"
+    ready = [rev("v1", 2, ready=2), rev("v2", 2, ready=2, number=2)]
+    switched = run(ready, state=early.state, rollout=rollout, total=2, now=T0 + 10, request="promote@1")
+    assert switched.state.stable == "v2" and switched.state.last_request == "promote@1"
+
+
 def test_an_autoscaler_changing_the_total_mid_rollout_resplits_it():
     state = RolloutStatus(stable="v1", canary="v2", step=0, phase="Progressing", step_started_at="2023-11-14T22:13:20Z")
     plan = run([rev("v1", 2, ready=2), rev("v2", 1, ready=1, number=2)], state=state, total=6, now=T0 + 1)

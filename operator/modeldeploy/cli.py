@@ -15,6 +15,7 @@ from .api.image_reference import image_reference_problem
 from .builders import DEFAULT_RUNTIME_IMAGE, BuildOptions, build_all
 from .crdgen import build_crd, build_peering_crds
 from .documents import LoadResult, load_file, load_text
+from .rollout_commands import add_commands as add_rollout_commands
 from .yamlio import dump, dump_all
 
 # Exit codes of the commands here (the runtime's own are in modeldeploy_runtime.errors; docs list both).
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=_cmd_validate)
 
     _add_operator_command(sub)
+    add_rollout_commands(sub)
 
     from modeldeploy_runtime.commands import add_commands  # noqa: PLC0415 - the data-plane commands
     add_commands(sub, _load)

@@ -1,9 +1,10 @@
 """A thin, typed wrapper over the official client's transport.
 
 It speaks raw JSON (no generated model objects: cheaper, and what the builders
-produce already), refuses verbs that `permissions.PERMISSIONS` does not
-declare, turns failures into the classes of `errors`, and reports every write
-to an observer (the operator's metrics). It blocks: call it from a thread.
+produce already), refuses verbs that its permission table does not declare
+(the operator's `PERMISSIONS` unless told otherwise), turns failures into the
+classes of `errors`, and reports every write to an observer (the operator's
+metrics). It blocks: call it from a thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from .errors import ApiError, Retryable, classify, retry_after_seconds
-from .permissions import EVENT, MODELDEPLOYMENT, POD, Kind, allowed, kind_of
+from .permissions import EVENT, MODELDEPLOYMENT, PERMISSIONS, POD, Kind, Permission, allowed, kind_of
 
 FIELD_MANAGER = "modeldeploy"
 AUTOSCALER_FIELD_MANAGER = "modeldeploy-autoscaler"
@@ -30,6 +31,7 @@ TIMEOUT_SECONDS = (5, 30)  # connect, read
 LIST_PAGE = 500
 
 WriteObserver = Callable[[str, str], None]  # (verb, kind)
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 class NoClusterConfig(RuntimeError):
@@ -37,18 +39,23 @@ class NoClusterConfig(RuntimeError):
 
     def __init__(self, reason: str):
         kubeconfig = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        self.reason = f"{kubeconfig} is not a usable kubeconfig ({reason})"
         super().__init__(f"no cluster to talk to: not running in a pod, and {kubeconfig} is not a usable "
                          f"kubeconfig ({reason}); point KUBECONFIG at your cluster's kubeconfig, or install "
                          "the operator in the cluster (docs/install.md)")
 
 
 class KubeClient:
-    def __init__(self, api: k8s.ApiClient, *, on_write: WriteObserver | None = None):
+    def __init__(self, api: k8s.ApiClient, *, on_write: WriteObserver | None = None,
+                 permissions: tuple[Permission, ...] = PERMISSIONS):
         self._api = api
         self._on_write = on_write or (lambda verb, kind: None)
+        self._permissions = permissions
 
     @classmethod
-    def from_environment(cls, *, on_write: WriteObserver | None = None) -> KubeClient:
+    def from_environment(cls, *, on_write: WriteObserver | None = None,
+                         permissions: tuple[Permission, ...] = PERMISSIONS,
+                         user_agent: str | None = None) -> KubeClient:
         """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
         configuration = k8s.Configuration()
         try:
@@ -58,7 +65,10 @@ class KubeClient:
                 k8s_config.load_kube_config(client_configuration=configuration)
             except Exception as err:  # noqa: BLE001 - any failure here means: no usable kubeconfig
                 raise NoClusterConfig(str(err).strip() or type(err).__name__) from None
-        return cls(k8s.ApiClient(configuration), on_write=on_write)
+        api = k8s.ApiClient(configuration)
+        if user_agent:
+            api.user_agent = user_agent  # what audit logs and the API server's metrics name the caller by
+        return cls(api, on_write=on_write, permissions=permissions)
 
     # -- writes ---------------------------------------------------------------------------------------
 
@@ -74,6 +84,12 @@ class KubeClient:
     def delete(self, kind: Kind, namespace: str | None, name: str) -> None:
         self._request("delete", kind, "DELETE", kind.path(namespace, name),
                       body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+
+    def patch(self, kind: Kind, namespace: str | None, name: str, body: Any, *, field_manager: str,
+              content_type: str = MERGE) -> dict:
+        """A merge patch (or a JSON patch, whose `test` ops guard against a concurrent writer) of an object."""
+        return self._request("patch", kind, "PATCH", kind.path(namespace, name),
+                             query={"fieldManager": field_manager}, body=body, content_type=content_type)
 
     def patch_status(self, namespace: str, name: str, patch: dict) -> dict:
         """Merge-patch the ModelDeployment's status subresource (the only status write)."""
@@ -138,10 +154,10 @@ class KubeClient:
 
     def _request(self, verb: str, kind: Kind, method: str, path: str, *, query: dict[str, str] | None = None,
                  body: Any = None, content_type: str = "application/json", subresource: str | None = None) -> dict:
-        if not allowed(kind, verb, subresource):
-            # A programming error: the declared permissions (and so the chart's RBAC) lack this call.
+        if not allowed(kind, verb, subresource, self._permissions):
+            # A programming error: the declared permissions (and so the RBAC made from them) lack this call.
             raise PermissionError(f"{verb} {kind.plural}{'/' + subresource if subresource else ''} is not declared "
-                                  "in modeldeploy.clients.permissions.PERMISSIONS")
+                                  "in modeldeploy.clients.permissions")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         _, url, headers, _, _ = self._api.param_serialize(
             method=method, resource_path=path, query_params=list((query or {}).items()),
@@ -163,6 +179,18 @@ class KubeClient:
         return json.loads(data) if data else {}
 
 
+def current_namespace() -> str:
+    """The namespace kubectl would use: in a pod its own, else the kubeconfig context's, else default."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(SERVICE_ACCOUNT_NAMESPACE):
+        with open(SERVICE_ACCOUNT_NAMESPACE) as f:
+            return f.read().strip() or "default"
+    try:
+        _, active = k8s_config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG"))
+    except Exception:  # noqa: BLE001 - no usable kubeconfig: connecting says so, with the reason
+        return "default"
+    return ((active or {}).get("context") or {}).get("namespace") or "default"
+
+
 def _server_message(data: bytes) -> str:
     """The API server's own words from a Status body, else the raw text."""
     try:
@@ -174,4 +202,5 @@ def _server_message(data: bytes) -> str:
     return str(status)[:500]
 
 
-__all__ = ["APPLY", "FIELD_MANAGER", "KubeClient", "ApiError", "NoClusterConfig"]
+__all__ = ["APPLY", "FIELD_MANAGER", "JSON_PATCH", "MERGE", "KubeClient", "ApiError", "NoClusterConfig",
+           "current_namespace"]

@@ -1,8 +1,10 @@
-"""Every resource and verb the operator uses, declared once.
+"""Every resource and verb the operator uses, declared once; and, apart, what `modeldeploy rollout` needs.
 
-The client refuses a request this table does not declare, so the table is the
+The client refuses a request its table does not declare, so the table is the
 truth about what the operator does; the Helm chart's RBAC is generated from it
-and a test checks both against each other.
+and a test checks both against each other. The rollout commands act as the
+user who runs them, with the user's own credentials: their table is
+USER_PERMISSIONS, never part of the operator's role.
 """
 
 from __future__ import annotations
@@ -104,6 +106,15 @@ PERMISSIONS: tuple[Permission, ...] = (
 )
 
 
+# `modeldeploy rollout` (the user's RBAC, documented in docs/rollouts.md): read a ModelDeployment and its
+# revision Deployments, and patch the ModelDeployment (a request annotation, spec.rollout.paused, or an
+# earlier revision's serving spec for undo). The operator itself never patches a ModelDeployment.
+USER_PERMISSIONS: tuple[Permission, ...] = (
+    Permission(GROUP, PLURAL, ("get", "patch")),
+    Permission("apps", "deployments", ("list",)),
+)
+
+
 def rbac_document() -> dict:
     """PERMISSIONS as the Helm chart reads them (charts/modeldeploy-operator/files/permissions.yaml)."""
     return {"permissions": [
@@ -117,6 +128,7 @@ def kind_of(obj: dict) -> Kind:
     return KINDS[obj["kind"]]
 
 
-def allowed(kind: Kind, verb: str, subresource: str | None = None) -> bool:
+def allowed(kind: Kind, verb: str, subresource: str | None = None,
+            permissions: tuple[Permission, ...] = PERMISSIONS) -> bool:
     resource = f"{kind.plural}/{subresource}" if subresource else kind.plural
-    return any(p.api_group == kind.group and p.resource == resource and verb in p.verbs for p in PERMISSIONS)
+    return any(p.api_group == kind.group and p.resource == resource and verb in p.verbs for p in permissions)

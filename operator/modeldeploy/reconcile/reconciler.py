@@ -460,7 +460,7 @@ class Reconciler:
             return f"AutoscalerUnavailable: {missing}"
         routing = md.spec.rollout.traffic_routing
         if routing is not None and routing.gateway_api is not None and not self._options.gateway_available:
-            return ("TrafficRoutingUnavailable: rollout.trafficRouting.gatewayAPI needs the Gateway API CRDs "
+            return ("TrafficRoutingUnavailable: rollout.trafficRouting.gatewayApi needs the Gateway API CRDs "
                     "(httproutes.gateway.networking.k8s.io); until they are installed the canary's weight "
                     "follows its share of pods")
         return None

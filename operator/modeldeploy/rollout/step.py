@@ -89,6 +89,7 @@ class _Stepper:
         self.wakeups: list[float] = []
         action, _, _ = (inp.request or "").partition("@")
         self.request = action if inp.request and inp.request != inp.state.last_request else None
+        self.promoted = False  # a promote request moved the rollout in this call
         if self.request:
             self.state = replace(self.state, last_request=inp.request)
 
@@ -204,6 +205,7 @@ class _Stepper:
             weights.append(100)
         index = min(self.state.step or 0, len(weights) - 1)
         if self.request == PROMOTE_FULL:
+            self.promoted = True
             index = len(weights) - 1
             self._enter_step(index, "promoted to 100% by request")
         weight = weights[index]
@@ -247,6 +249,7 @@ class _Stepper:
                              message=self._step_message(label, reached, index, weights))
         route = {stable: 100 - plan_weights.get(target.name, 0), target.name: plan_weights.get(target.name, 0)} \
             if routed else None
+        self._promote_waits()
         return self._plan(replicas, roles, plan_weights, desired={target.name: weight, stable: 100 - weight},
                           route_weights=route, progress=label)
 
@@ -268,6 +271,7 @@ class _Stepper:
                 self.wakeups.append(now + hold - ready_for)
             elif not self.spec.paused and self._analysis_allows() and \
                     (self.spec.blue_green.auto_promote or self.request in (PROMOTE, PROMOTE_FULL)):
+                self.promoted = True
                 self.events.append(Event("TrafficSwitched", f"traffic switched from {stable} to {target.name}"))
                 self.state = replace(self.state, previous=stable, switched_at=iso(now))
                 return self._complete(stable, replicas, f"revision {target.name} took all traffic", switch=True)
@@ -280,6 +284,7 @@ class _Stepper:
                                                                           f"{total} pods ready")
         self.state = replace(self.state, phase="Paused" if self.spec.paused else "Progressing",
                              message=f"BlueGreen: {waiting}")
+        self._promote_waits()
         return self._plan(replicas, roles, {stable: 100, target.name: 0}, desired={stable: 100, target.name: 0},
                           serving_revision=stable, preview=target.name, progress=f"BlueGreen preview of {target.name}")
 
@@ -328,6 +333,7 @@ class _Stepper:
         if self.spec.paused or not self._analysis_allows():
             return False
         if self.request == PROMOTE:
+            self.promoted = True
             return True
         pause = self.spec.steps[index].pause if index < len(self.spec.steps) else "0s"
         if pause is None:
@@ -337,6 +343,14 @@ class _Stepper:
             return True
         self.wakeups.append(due)
         return False
+
+    def _promote_waits(self) -> None:
+        """A promote that could not act yet (the step's pods still start, a pause or the analysis holds) stays
+        pending: it counts as handled only once it moved the rollout, so it is never dropped unseen. It belongs
+        to the rollout it was sent during: one that a new spec starts does not inherit it."""
+        if self.request in (PROMOTE, PROMOTE_FULL) and not self.promoted and \
+                self.inp.state.canary == self.inp.target.name:
+            self.state = replace(self.state, last_request=self.inp.state.last_request)
 
     def _analysis_allows(self) -> bool:
         if not self.spec.analysis.require_traffic:
