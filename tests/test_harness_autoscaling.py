@@ -1,0 +1,301 @@
+"""The builtin autoscaler on a real serving path: the operator's own process scrapes real Triton pods.
+
+The model (support/paced_model.py) takes a fixed 50 ms per request, one at a
+time: a pod completes at most 20 requests a second and its queue is
+deterministic. Load comes through the Service (tritonclient,
+support/cluster/load.py) from clients that send a request, wait for the
+answer, think 0.6 s, and send the next, each on a new connection (so
+kube-proxy spreads requests as an L7 balancer would). Their number rises
+1 → 5 → 10 → 17: 10 clients queue well under the 150 ms target, 17 saturate
+one pod and queue about 200 ms, and on two pods they use two thirds of
+each with little queue. The test reads the pod's /metrics itself, every
+0.1 s, to know when the queue crossed the target, and the emulated API
+server's write log to know when the operator wrote /scale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modeldeploy.autoscale.targets import parse_time
+from modeldeploy.clients.triton_metrics import ScrapeError, TritonMetrics, scrape
+from modeldeploy_runtime.triton_process import prepare_backends, triton_home
+from support.cluster import infer
+from support.cluster.kubelet.images import TRITON_IN_IMAGE, TritonImage
+from support.cluster.polling import Poller
+from support.operator_process import MD_PATH
+from support.paced_model import MODEL, SECONDS, SPEC_MODEL, make_paced_model
+
+pytestmark = pytest.mark.harness
+
+TARGET_MS = 150
+STABLE_WINDOW = 4.0
+SCALE_DOWN_DELAY = 6.0
+BUILTIN = {"tick": "500ms", "panicWindow": "2s", "stableWindow": f"{STABLE_WINDOW:.0f}s",
+           "scaleDownDelay": f"{SCALE_DOWN_DELAY:.0f}s"}
+STEP_SECONDS = 2.0  # how long each concurrency level runs before the next
+THINK_SECONDS = 0.6  # each client's pause between an answer and its next request
+ROW = np.arange(4, dtype=np.float32).reshape(1, 4)
+INPUTS = {"INPUT__0": ROW}
+OUTPUTS = ["OUTPUT__0"]
+SCALE_PATH = f"{MD_PATH.format(ns='default')}/{MODEL}/scale"
+
+
+def doubled(outputs: dict[str, np.ndarray]) -> bool:
+    return np.array_equal(outputs["OUTPUT__0"], ROW * 2)
+
+
+def paced(replicas: int = 1, image: str | None = None, **builtin: str) -> dict:
+    runtime: dict = {"resources": {"cpu": "1", "memory": "1Gi"}}
+    if image:
+        runtime["image"] = image
+    return {
+        "apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
+        "metadata": {"name": MODEL, "namespace": "default"},
+        "spec": {"model": SPEC_MODEL, "runtime": runtime, "replicas": replicas,
+                 "autoscaling": {"engine": "builtin", "metric": "queueTime", "target": f"{TARGET_MS}ms",
+                                 "minReplicas": 1, "maxReplicas": 3, "builtin": {**BUILTIN, **builtin}}},
+    }
+
+
+@pytest.fixture(scope="module")
+def paced_root(runtime_image_root: Path) -> Path:
+    """The runtime image with the paced model baked in beside the quickstart."""
+    make_paced_model(runtime_image_root)
+    return runtime_image_root
+
+
+class QueueWatch(Poller):
+    """The test's own reading of one pod's Triton counters, every `every` seconds (not the operator's)."""
+
+    def __init__(self, ip: str, every: float = 0.1):
+        super().__init__(every)
+        self.ip = ip
+        self.samples: list[tuple[float, TritonMetrics]] = []
+
+    def poll(self) -> None:
+        with contextlib.suppress(ScrapeError):
+            self.samples.append((time.monotonic(), scrape(self.ip, MODEL, timeout=1.0)))
+
+    def crossing(self, target_ms: float, after: float) -> float | None:
+        """When the queue went over target: the start of the first interval after `after` whose completed
+        requests waited longer than the target on average (the earliest moment the interval allows)."""
+        for (t0, a), (_, b) in itertools.pairwise(list(self.samples)):
+            done = b.success - a.success
+            if t0 >= after and done > 0 and (b.queue_us - a.queue_us) / done / 1000 > target_ms:
+                return t0
+        return None
+
+    def queue_ms(self, start: float, end: float) -> float | None:
+        inside = [m for t, m in list(self.samples) if start <= t <= end]
+        if len(inside) < 2 or inside[-1].success == inside[0].success:
+            return None
+        return (inside[-1].queue_us - inside[0].queue_us) / (inside[-1].success - inside[0].success) / 1000
+
+
+class StatusWatch(Poller):
+    """spec.replicas and status.autoscaling of the ModelDeployment as they change, polled by the test."""
+
+    def __init__(self, cluster, every: float = 0.2):
+        super().__init__(every)
+        self.cluster = cluster
+        self.seen: list[tuple[float, int, dict | None]] = []
+
+    def poll(self) -> None:
+        md = self.cluster.md(MODEL)
+        if md:
+            entry = (md["spec"].get("replicas"), (md.get("status") or {}).get("autoscaling"))
+            if not self.seen or self.seen[-1][1:] != entry:
+                self.seen.append((time.monotonic(), *entry))
+
+    def statuses(self) -> list[dict]:
+        return [s for _, _, s in self.seen if s]
+
+    def __str__(self) -> str:
+        """The history, for a failing assertion: seconds, spec.replicas, the status' reason and message."""
+        start = self.seen[0][0] if self.seen else 0.0
+        return "\n".join(f"{t - start:6.1f}s replicas={r} {(s or {}).get('reason')}: {(s or {}).get('message')}"
+                         for t, r, s in self.seen)
+
+
+def scale_writes(cluster) -> list[float]:
+    """When /scale of the ModelDeployment was written (the emulated API server's own log)."""
+    return [at for method, path, at in cluster.api.write_log() if method == "PATCH" and path == SCALE_PATH]
+
+
+def wait_served(cluster, address: str, timeout: float = 30.0) -> None:
+    """The Service answers: its endpoints follow the pod's readiness after kube-proxy's delay."""
+    import tritonclient.http as triton_http  # noqa: PLC0415
+
+    def answers() -> bool:
+        client = triton_http.InferenceServerClient(address, connection_timeout=2, network_timeout=5)
+        try:
+            return doubled(infer(client, "http", MODEL, INPUTS, OUTPUTS)[1])
+        except Exception:  # noqa: BLE001 - refused until the endpoints are there
+            return False
+        finally:
+            client.close()
+    cluster.wait(answers, timeout=timeout, what="the Service answering")
+
+
+def triton_success(ip: str) -> float:
+    return scrape(ip, MODEL, timeout=2.0).success
+
+
+def events(cluster, reason: str) -> list[dict]:
+    return [e for e in cluster.api.items("/api/v1/namespaces/default/events")
+            if e.get("reason") == reason and e["involvedObject"]["name"] == MODEL]
+
+
+def test_builtin_autoscaler_scales_up_within_5s_of_the_queue_crossing_its_target_and_back_down(
+        make_cluster, paced_root, record_property):
+    cluster = make_cluster(runtime_image_root=paced_root)
+    cluster.apply(paced())
+    cluster.wait_for_condition(MODEL, "Ready", timeout=120)
+    (first,) = cluster.pods()
+    address = cluster.service_address(MODEL, "http")
+    wait_served(cluster, address)
+
+    loads = []
+    with contextlib.ExitStack() as running, StatusWatch(cluster) as status, QueueWatch(first.ip) as queue:
+        def start(concurrency: int):
+            load = cluster.load(address, MODEL, INPUTS, OUTPUTS, concurrency=concurrency, check=doubled,
+                                pause=THINK_SECONDS, requests_per_connection=1)
+            loads.append(load)
+            running.enter_context(load)
+            return load
+
+        # One client for the whole run (it is there when the extra pod leaves), then more.
+        trickle = start(1)
+        heavy = []
+        for more in (4, 5):
+            time.sleep(STEP_SECONDS)
+            heavy.append(start(more))
+        time.sleep(STEP_SECONDS)
+        below = queue.queue_ms(time.monotonic() - STEP_SECONDS / 2, time.monotonic())
+        assert scale_writes(cluster) == [], f"scaled below the target (queue {below} ms)"
+        stepped = time.monotonic()
+        heavy.append(start(7))  # 17 clients: over the target
+        cluster.wait(lambda: scale_writes(cluster), timeout=30, what="the autoscaler writing /scale")
+        (scaled_up,) = scale_writes(cluster)
+        crossed = queue.crossing(TARGET_MS, after=stepped)
+        assert crossed is not None and crossed < scaled_up, (crossed, scaled_up)
+        reaction = scaled_up - crossed
+        above = queue.queue_ms(crossed, scaled_up)
+        print(f"\nqueue time {below:.0f} ms at 10 clients, {above:.0f} ms at 17 (target {TARGET_MS} ms); "
+              f"crossing → /scale write: {reaction:.2f}s (load step → write: {scaled_up - stepped:.2f}s)")
+        record_property("crossing_to_scale_write_seconds", round(reaction, 2))
+        assert reaction <= 5.0, f"/scale written {reaction:.2f}s after the queue crossed the target"
+
+        # The new pod comes up and takes its share of the requests.
+        cluster.wait(lambda: len([p for p in cluster.pods() if p.ready]) == 2, timeout=60, what="2 ready pods")
+        (second,) = [p for p in cluster.pods() if p.name != first.name]
+        wait_served(cluster, f"{second.ip}:8000")
+        ready_at = time.monotonic()
+        before = {ip: triton_success(ip) for ip in (first.ip, second.ip)}
+        time.sleep(STABLE_WINDOW + 1)  # two pods' figures fill the stable window: steady, no further scale-up
+        served = {ip: triton_success(ip) - before[ip] for ip in (first.ip, second.ip)}
+        share = served[second.ip] / sum(served.values())
+        two_pods = queue.queue_ms(ready_at, time.monotonic())
+        print(f"two pods: the new one served {served[second.ip]:.0f} of {sum(served.values()):.0f} requests "
+              f"({share:.0%}); queue time on the first {two_pods:.0f} ms")
+        assert share > 0.25, served
+        assert cluster.forwarder(MODEL, "http").connections[(second.ip, 8000)] > 0
+        assert len(scale_writes(cluster)) == 1, f"two pods are under target: no further scale\n{status}"
+
+        # The load stops (the trickle goes on): one scale-down, after the delay; the pod leaves losing nothing.
+        for load in heavy:
+            load.stop()
+        stopped = time.monotonic()
+        cluster.wait(lambda: len(scale_writes(cluster)) == 2, timeout=60, what="the scale-down write")
+        scaled_down = scale_writes(cluster)[1]
+        print(f"load stopped → scale-down write: {scaled_down - stopped:.1f}s (scaleDownDelay {SCALE_DOWN_DELAY:.0f}s, "
+              f"stableWindow {STABLE_WINDOW:.0f}s)")
+        assert scaled_down - stopped >= SCALE_DOWN_DELAY
+        cluster.wait(lambda: len(cluster.pods()) == 1, timeout=60, what="back to one pod")
+        trickle.wait_for(trickle.report.successes + 5)
+    reports = [load.report for load in loads]
+    print(f"requests: {sum(r.successes for r in reports)} answered, {sum(r.failures for r in reports)} failed")
+    assert [r.failures for r in reports] == [0] * len(reports), [r.errors for r in reports]
+    assert [r.wrong for r in reports] == [0] * len(reports)
+
+    # What kubectl shows: spec.replicas went 1 → 2 → 1, status.autoscaling said why, an Event per scale.
+    replicas = [r for _, r, _ in status.seen]
+    assert [k for k, _ in itertools.groupby(replicas)] == [1, 2, 1], str(status)
+    up = next(s for s in status.statuses() if s.get("desiredReplicas") == 2)
+    assert up["engine"] == "builtin" and up["metric"] == "queueTime" and up["target"] == f"{TARGET_MS}ms"
+    assert re.fullmatch(r"\d+(\.\d)?ms", up["currentValue"]) and up["reason"] in ("ScaleUp", "Steady"), up
+    assert up["mode"] == "Panic", up
+    assert abs(parse_time(up["lastScaleTime"]) - (time.time() - (time.monotonic() - scaled_up))) < 2.0, up
+    # What one saturated pod completes, learnt while over target: the model's own 1 / 50 ms.
+    learnt = [st["capacityPerReplica"] for st in status.statuses() if "capacityPerReplica" in st]
+    assert learnt and learnt[-1] == pytest.approx(1 / SECONDS, rel=0.2), learnt
+    final = status.statuses()[-1]
+    assert final["desiredReplicas"] == 1 and final["lastScaleTime"] > up["lastScaleTime"], final
+    (scaled_up_event,) = events(cluster, "ScaledUp")
+    assert re.fullmatch(rf"scaled 1 → 2: queue time \d+ms > target {TARGET_MS}ms \(panic\)",
+                        scaled_up_event["message"]), scaled_up_event
+    (scaled_down_event,) = events(cluster, "ScaledDown")
+    assert scaled_down_event["message"].startswith("scaled 2 → 1: queue time "), scaled_down_event
+    print(f"events: {scaled_up_event['message']!r}, {scaled_down_event['message']!r}")
+    assert 'modeldeploy_autoscaler_scale_writes_total{modeldeployment="paced",namespace="default",outcome="ok"} 2.0' \
+        in cluster.operator.metrics()
+
+
+class MetricsClosed(TritonImage):
+    """NGC's Triton image run with `--allow-metrics=false` last on its command line: the model serves and
+    its probes pass, and nothing listens on the pod's port 8002 (connection refused)."""
+
+    def filesystem(self, scratch: Path, pod_ip: str):
+        found = super().filesystem(scratch, pod_ip)
+        shim = Path(found.files[TRITON_IN_IMAGE])
+        shim.write_text(shim.read_text().rstrip("\n") + " --allow-metrics=false\n")
+        return found
+
+
+CLOSED_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3-metrics-closed"
+BLIND = {"tick": "500ms", "panicWindow": "1s", "stableWindow": "2s", "scaleDownDelay": "2s"}
+
+
+@pytest.mark.parametrize("metrics", ["closed", "open"])
+def test_pods_whose_metrics_cannot_be_read_are_reported_and_left_out_not_counted_idle(
+        make_cluster, paced_root, tmp_path, metrics):
+    """Two idle pods. Read, they are idle and the autoscaler scales 2 → 1 (the control); with their metrics
+    port closed it must say so and scale nothing."""
+    backends = prepare_backends(triton_home(), tmp_path)
+    cluster = make_cluster(runtime_image_root=paced_root, images={"*-metrics-closed": MetricsClosed(backends)})
+    cluster.apply(paced(replicas=2, image=CLOSED_IMAGE if metrics == "closed" else None, **BLIND))
+    cluster.wait(lambda: [p.ready for p in cluster.pods()] == [True, True], timeout=120, what="2 ready pods")
+    ready_at = time.monotonic()
+    # Read, idle pods go down at the first decision with figures: the panic the autoscaler starts in (at the 2
+    # replicas it found) lasts a stable window from its first tick, over while the pods started. The control
+    # scales within a second of both pods being Ready; 5 s is ample.
+    waited = 5.0
+    if metrics == "open":
+        cluster.wait(lambda: scale_writes(cluster), timeout=waited, what="the scale-down of two idle pods")
+        print(f"\nmetrics open: two idle pods scaled to one {scale_writes(cluster)[0] - ready_at:.1f}s after both were Ready")
+        assert cluster.md(MODEL)["spec"]["replicas"] == 1
+        return
+    time.sleep(waited)
+    assert scale_writes(cluster) == [], "pods that could not be read were taken for idle"
+    md = cluster.md(MODEL)
+    assert md["spec"]["replicas"] == 2
+    shown = md["status"]["autoscaling"]
+    assert (shown["reason"], shown["desiredReplicas"]) == ("NoMetrics", 2), shown
+    assert shown["message"] == "2 of 2 ready pods could not be scraped", shown
+    assert "currentValue" not in shown, shown
+    logs = cluster.operator.logs()
+    for pod in cluster.pods():
+        assert re.search(rf"pod {pod.name} left out of the decision: http://{re.escape(pod.ip)}:8002/metrics: "
+                         r".*[Cc]onnection refused", logs), logs[-3000:]
+    errors = re.search(r'modeldeploy_autoscaler_scrape_errors_total\{modeldeployment="paced",namespace="default"\} '
+                       r"(\d+)", cluster.operator.metrics())
+    assert errors and int(errors[1]) >= 2 * 4, "two pods a tick, every tick they were Ready"
+    print(f"\nmetrics closed: {shown['message']}; {errors[1]} scrape errors counted; no /scale write in {waited:.0f}s")
