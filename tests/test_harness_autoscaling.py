@@ -30,7 +30,7 @@ from modeldeploy_runtime.triton_process import prepare_backends, triton_home
 from support.cluster import infer
 from support.cluster.kubelet.images import TRITON_IN_IMAGE, TritonImage
 from support.cluster.polling import Poller
-from support.operator_process import MD_PATH
+from support.operator_process import MD_PATH, OperatorProcess, writes_in
 from support.paced_model import MODEL, SECONDS, SPEC_MODEL, make_paced_model
 
 pytestmark = pytest.mark.harness
@@ -46,6 +46,7 @@ ROW = np.arange(4, dtype=np.float32).reshape(1, 4)
 INPUTS = {"INPUT__0": ROW}
 OUTPUTS = ["OUTPUT__0"]
 SCALE_PATH = f"{MD_PATH.format(ns='default')}/{MODEL}/scale"
+PEERING = "/apis/kopf.dev/v1/clusterkopfpeerings"
 
 
 def doubled(outputs: dict[str, np.ndarray]) -> bool:
@@ -245,8 +246,7 @@ def test_builtin_autoscaler_scales_up_within_5s_of_the_queue_crossing_its_target
     (scaled_down_event,) = events(cluster, "ScaledDown")
     assert scaled_down_event["message"].startswith("scaled 2 → 1: queue time "), scaled_down_event
     print(f"events: {scaled_up_event['message']!r}, {scaled_down_event['message']!r}")
-    assert 'modeldeploy_autoscaler_scale_writes_total{modeldeployment="paced",namespace="default",outcome="ok"} 2.0' \
-        in cluster.operator.metrics()
+    assert scale_writes_counted(cluster.operator) == 2
 
 
 class MetricsClosed(TritonImage):
@@ -264,38 +264,73 @@ CLOSED_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3-metrics-closed"
 BLIND = {"tick": "500ms", "panicWindow": "1s", "stableWindow": "2s", "scaleDownDelay": "2s"}
 
 
+def peered_operators(cluster, stack: contextlib.ExitStack) -> tuple[OperatorProcess, OperatorProcess]:
+    """Two operator replicas with kopf peering (priorities 200 and 100): the first is the active one."""
+    code, body = cluster.api.request("POST", PEERING, {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                                                       "metadata": {"name": "modeldeploy"}})
+    assert code == 201, body
+    replicas = []
+    for priority in (200, 100):
+        replica = OperatorProcess(cluster.api, standalone=False, extra=("--priority", str(priority),
+                                                                          "--peering-lifetime", "4"))
+        stack.callback(replica.close)
+        replicas.append(replica.start())
+    return replicas[0], replicas[1]
+
+
 @pytest.mark.parametrize("metrics", ["closed", "open"])
 def test_pods_whose_metrics_cannot_be_read_are_reported_and_left_out_not_counted_idle(
         make_cluster, paced_root, tmp_path, metrics):
     """Two idle pods. Read, they are idle and the autoscaler scales 2 → 1 (the control); with their metrics
-    port closed it must say so and scale nothing."""
+    port closed it must say so and scale nothing for longer than the control took. Two peered operator replicas run it: the standby's
+    autoscaler decides nothing, whichever case."""
     backends = prepare_backends(triton_home(), tmp_path)
-    cluster = make_cluster(runtime_image_root=paced_root, images={"*-metrics-closed": MetricsClosed(backends)})
-    cluster.apply(paced(replicas=2, image=CLOSED_IMAGE if metrics == "closed" else None, **BLIND))
-    cluster.wait(lambda: [p.ready for p in cluster.pods()] == [True, True], timeout=120, what="2 ready pods")
-    ready_at = time.monotonic()
-    # Read, idle pods go down at the first decision with figures: the panic the autoscaler starts in (at the 2
-    # replicas it found) lasts a stable window from its first tick, over while the pods started. The control
-    # scales within a second of both pods being Ready; 5 s is ample.
-    waited = 5.0
-    if metrics == "open":
-        cluster.wait(lambda: scale_writes(cluster), timeout=waited, what="the scale-down of two idle pods")
-        print(f"\nmetrics open: two idle pods scaled to one {scale_writes(cluster)[0] - ready_at:.1f}s after both were Ready")
-        assert cluster.md(MODEL)["spec"]["replicas"] == 1
-        return
-    time.sleep(waited)
-    assert scale_writes(cluster) == [], "pods that could not be read were taken for idle"
+    cluster = make_cluster(runtime_image_root=paced_root, images={"*-metrics-closed": MetricsClosed(backends)},
+                           operator=False)
+    with contextlib.ExitStack() as stack:
+        active, standby = peered_operators(cluster, stack)
+        cluster.apply(paced(replicas=2, image=CLOSED_IMAGE if metrics == "closed" else None, **BLIND))
+        cluster.wait(lambda: any(p.ready for p in cluster.pods()), timeout=120, what="a ready pod")
+        ready_at = time.monotonic()
+        # Read, idle pods go down at the first decision with figures: the panic the autoscaler starts in (at
+        # the 2 replicas it found) lasts a stable window from its first tick, over while the pods started. The
+        # control scales within a second or two of the first pod being Ready; 5 s is ample.
+        waited = 5.0
+        if metrics == "open":
+            cluster.wait(lambda: scale_writes(cluster), timeout=waited, what="the scale-down of idle pods")
+            print(f"\nmetrics open: idle pods scaled 2 → 1 {scale_writes(cluster)[0] - ready_at:.1f}s after the "
+                  "first was Ready")
+            assert cluster.md(MODEL)["spec"]["replicas"] == 1
+            assert scale_writes_counted(active) == 1
+        else:
+            cluster.wait(lambda: [p.ready for p in cluster.pods()] == [True, True], timeout=60, what="2 ready pods")
+            time.sleep(waited)
+            assert scale_writes(cluster) == [], "pods that could not be read were taken for idle"
+            reported(cluster, active, waited)
+        assert "modeldeploy_autoscaler_decisions_total{" not in standby.metrics(), "the standby decided"
+        assert writes_in(standby.metrics()) == 0, "the standby wrote"
+
+
+def scale_writes_counted(operator: OperatorProcess) -> float:
+    found = re.search(r'modeldeploy_autoscaler_scale_writes_total\{modeldeployment="paced",namespace="default",'
+                      r'outcome="ok"\} (\S+)', operator.metrics())
+    return float(found[1]) if found else 0.0
+
+
+def reported(cluster, operator: OperatorProcess, waited: float) -> None:
+    """Status, log and metrics say that the pods could not be read, and nothing else was concluded."""
     md = cluster.md(MODEL)
     assert md["spec"]["replicas"] == 2
     shown = md["status"]["autoscaling"]
     assert (shown["reason"], shown["desiredReplicas"]) == ("NoMetrics", 2), shown
     assert shown["message"] == "2 of 2 ready pods could not be scraped", shown
     assert "currentValue" not in shown, shown
-    logs = cluster.operator.logs()
+    logs = operator.logs()
     for pod in cluster.pods():
         assert re.search(rf"pod {pod.name} left out of the decision: http://{re.escape(pod.ip)}:8002/metrics: "
                          r".*[Cc]onnection refused", logs), logs[-3000:]
     errors = re.search(r'modeldeploy_autoscaler_scrape_errors_total\{modeldeployment="paced",namespace="default"\} '
-                       r"(\d+)", cluster.operator.metrics())
-    assert errors and int(errors[1]) >= 2 * 4, "two pods a tick, every tick they were Ready"
-    print(f"\nmetrics closed: {shown['message']}; {errors[1]} scrape errors counted; no /scale write in {waited:.0f}s")
+                       r"(\S+)", operator.metrics())
+    assert errors and float(errors[1]) >= 2 * 4, "two pods a tick, every tick they were Ready"
+    print(f"\nmetrics closed: {shown['message']}; {float(errors[1]):.0f} scrape errors counted; no /scale write in "
+          f"{waited:.0f}s")
