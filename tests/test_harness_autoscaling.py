@@ -4,13 +4,16 @@ The model (support/paced_model.py) takes a fixed 50 ms per request, one at a
 time: a pod completes at most 20 requests a second and its queue is
 deterministic. Load comes through the Service (tritonclient,
 support/cluster/load.py) from clients that send a request, wait for the
-answer, think 0.6 s, and send the next, each on a new connection (so
+answer, think 0.6 s and send the next, each on a new connection (so
 kube-proxy spreads requests as an L7 balancer would). Their number rises
-1 → 5 → 10 → 17: 10 clients queue well under the 150 ms target, 17 saturate
-one pod and queue about 200 ms, and on two pods they use two thirds of
-each with little queue. The test reads the pod's /metrics itself, every
-0.1 s, to know when the queue crossed the target, and the emulated API
-server's write log to know when the operator wrote /scale.
+1 → 5 → 10 → 17 (LEVELS): 10 clients queue well under the 150 ms target, 17
+saturate one pod and queue about 200 ms, and on two pods they use two thirds
+of each with little queue. (Clients that never pause keep every pod busy
+however many there are: see "Closed-loop load" in docs/autoscaling.md.)
+
+The test reads the pod's /metrics itself, every 0.1 s, to know when the queue
+crossed the target, and the emulated API server's write log to know when the
+operator wrote /scale.
 """
 
 from __future__ import annotations
@@ -25,23 +28,19 @@ import numpy as np
 import pytest
 
 from modeldeploy.autoscale.targets import parse_time
-from modeldeploy.clients.triton_metrics import ScrapeError, TritonMetrics, scrape
+from modeldeploy.clients.triton_metrics import scrape
 from modeldeploy_runtime.triton_process import prepare_backends, triton_home
 from support.cluster import infer
 from support.cluster.kubelet.images import TRITON_IN_IMAGE, TritonImage
 from support.cluster.polling import Poller
 from support.operator_process import MD_PATH, OperatorProcess, writes_in
-from support.paced_model import MODEL, SECONDS, SPEC_MODEL, make_paced_model
+from support.paced_model import (LEVELS, MODEL, SCALE_DOWN_DELAY, SECONDS, STABLE_WINDOW, TARGET_MS, THINK_SECONDS,
+                                make_paced_model, paced_deployment)
+from support.triton_watch import QueueWatch
 
 pytestmark = pytest.mark.harness
 
-TARGET_MS = 150
-STABLE_WINDOW = 4.0
-SCALE_DOWN_DELAY = 6.0
-BUILTIN = {"tick": "500ms", "panicWindow": "2s", "stableWindow": f"{STABLE_WINDOW:.0f}s",
-           "scaleDownDelay": f"{SCALE_DOWN_DELAY:.0f}s"}
 STEP_SECONDS = 2.0  # how long each concurrency level runs before the next
-THINK_SECONDS = 0.6  # each client's pause between an answer and its next request
 ROW = np.arange(4, dtype=np.float32).reshape(1, 4)
 INPUTS = {"INPUT__0": ROW}
 OUTPUTS = ["OUTPUT__0"]
@@ -53,52 +52,11 @@ def doubled(outputs: dict[str, np.ndarray]) -> bool:
     return np.array_equal(outputs["OUTPUT__0"], ROW * 2)
 
 
-def paced(replicas: int = 1, image: str | None = None, **builtin: str) -> dict:
-    runtime: dict = {"resources": {"cpu": "1", "memory": "1Gi"}}
-    if image:
-        runtime["image"] = image
-    return {
-        "apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
-        "metadata": {"name": MODEL, "namespace": "default"},
-        "spec": {"model": SPEC_MODEL, "runtime": runtime, "replicas": replicas,
-                 "autoscaling": {"engine": "builtin", "metric": "queueTime", "target": f"{TARGET_MS}ms",
-                                 "minReplicas": 1, "maxReplicas": 3, "builtin": {**BUILTIN, **builtin}}},
-    }
-
-
 @pytest.fixture(scope="module")
 def paced_root(runtime_image_root: Path) -> Path:
     """The runtime image with the paced model baked in beside the quickstart."""
     make_paced_model(runtime_image_root)
     return runtime_image_root
-
-
-class QueueWatch(Poller):
-    """The test's own reading of one pod's Triton counters, every `every` seconds (not the operator's)."""
-
-    def __init__(self, ip: str, every: float = 0.1):
-        super().__init__(every)
-        self.ip = ip
-        self.samples: list[tuple[float, TritonMetrics]] = []
-
-    def poll(self) -> None:
-        with contextlib.suppress(ScrapeError):
-            self.samples.append((time.monotonic(), scrape(self.ip, MODEL, timeout=1.0)))
-
-    def crossing(self, target_ms: float, after: float) -> float | None:
-        """When the queue went over target: the start of the first interval after `after` whose completed
-        requests waited longer than the target on average (the earliest moment the interval allows)."""
-        for (t0, a), (_, b) in itertools.pairwise(list(self.samples)):
-            done = b.success - a.success
-            if t0 >= after and done > 0 and (b.queue_us - a.queue_us) / done / 1000 > target_ms:
-                return t0
-        return None
-
-    def queue_ms(self, start: float, end: float) -> float | None:
-        inside = [m for t, m in list(self.samples) if start <= t <= end]
-        if len(inside) < 2 or inside[-1].success == inside[0].success:
-            return None
-        return (inside[-1].queue_us - inside[0].queue_us) / (inside[-1].success - inside[0].success) / 1000
 
 
 class StatusWatch(Poller):
@@ -158,14 +116,15 @@ def events(cluster, reason: str) -> list[dict]:
 def test_builtin_autoscaler_scales_up_within_5s_of_the_queue_crossing_its_target_and_back_down(
         make_cluster, paced_root, record_property):
     cluster = make_cluster(runtime_image_root=paced_root)
-    cluster.apply(paced())
+    cluster.apply(paced_deployment())
     cluster.wait_for_condition(MODEL, "Ready", timeout=120)
     (first,) = cluster.pods()
     address = cluster.service_address(MODEL, "http")
     wait_served(cluster, address)
 
     loads = []
-    with contextlib.ExitStack() as running, StatusWatch(cluster) as status, QueueWatch(first.ip) as queue:
+    queue = QueueWatch(lambda: scrape(first.ip, MODEL, timeout=1.0))
+    with contextlib.ExitStack() as running, StatusWatch(cluster) as status, queue:
         def start(concurrency: int):
             load = cluster.load(address, MODEL, INPUTS, OUTPUTS, concurrency=concurrency, check=doubled,
                                 pause=THINK_SECONDS, requests_per_connection=1)
@@ -173,24 +132,25 @@ def test_builtin_autoscaler_scales_up_within_5s_of_the_queue_crossing_its_target
             running.enter_context(load)
             return load
 
-        # One client for the whole run (it is there when the extra pod leaves), then more.
-        trickle = start(1)
+        # The first client stays for the whole run (it is there when the extra pod leaves); more join.
+        *under, over = LEVELS
+        trickle = start(under[0])
         heavy = []
-        for more in (4, 5):
+        for before, level in itertools.pairwise(under):
             time.sleep(STEP_SECONDS)
-            heavy.append(start(more))
+            heavy.append(start(level - before))
         time.sleep(STEP_SECONDS)
         below = queue.queue_ms(time.monotonic() - STEP_SECONDS / 2, time.monotonic())
         assert scale_writes(cluster) == [], f"scaled below the target (queue {below} ms)"
         stepped = time.monotonic()
-        heavy.append(start(7))  # 17 clients: over the target
+        heavy.append(start(over - under[-1]))
         cluster.wait(lambda: scale_writes(cluster), timeout=30, what="the autoscaler writing /scale")
         (scaled_up,) = scale_writes(cluster)
         crossed = queue.crossing(TARGET_MS, after=stepped)
         assert crossed is not None and crossed < scaled_up, (crossed, scaled_up)
         reaction = scaled_up - crossed
         above = queue.queue_ms(crossed, scaled_up)
-        print(f"\nqueue time {below:.0f} ms at 10 clients, {above:.0f} ms at 17 (target {TARGET_MS} ms); "
+        print(f"\nqueue time {below:.0f} ms at {under[-1]} clients, {above:.0f} ms at {over} (target {TARGET_MS} ms); "
               f"crossing → /scale write: {reaction:.2f}s (load step → write: {scaled_up - stepped:.2f}s)")
         record_property("crossing_to_scale_write_seconds", round(reaction, 2))
         assert reaction <= 5.0, f"/scale written {reaction:.2f}s after the queue crossed the target"
@@ -217,8 +177,8 @@ def test_builtin_autoscaler_scales_up_within_5s_of_the_queue_crossing_its_target
         stopped = time.monotonic()
         cluster.wait(lambda: len(scale_writes(cluster)) == 2, timeout=60, what="the scale-down write")
         scaled_down = scale_writes(cluster)[1]
-        print(f"load stopped → scale-down write: {scaled_down - stopped:.1f}s (scaleDownDelay {SCALE_DOWN_DELAY:.0f}s, "
-              f"stableWindow {STABLE_WINDOW:.0f}s)")
+        print(f"load stopped → scale-down write: {scaled_down - stopped:.1f}s "
+              f"(scaleDownDelay {SCALE_DOWN_DELAY:.0f}s, stableWindow {STABLE_WINDOW:.0f}s)")
         assert scaled_down - stopped >= SCALE_DOWN_DELAY
         cluster.wait(lambda: len(cluster.pods()) == 1, timeout=60, what="back to one pod")
         trickle.wait_for(trickle.report.successes + 5)
@@ -282,14 +242,14 @@ def peered_operators(cluster, stack: contextlib.ExitStack) -> tuple[OperatorProc
 def test_pods_whose_metrics_cannot_be_read_are_reported_and_left_out_not_counted_idle(
         make_cluster, paced_root, tmp_path, metrics):
     """Two idle pods. Read, they are idle and the autoscaler scales 2 → 1 (the control); with their metrics
-    port closed it must say so and scale nothing for longer than the control took. Two peered operator replicas run it: the standby's
-    autoscaler decides nothing, whichever case."""
+    port closed it must say so and scale nothing for longer than the control took. Two peered operator
+    replicas run it: the standby's autoscaler decides nothing, whichever case."""
     backends = prepare_backends(triton_home(), tmp_path)
     cluster = make_cluster(runtime_image_root=paced_root, images={"*-metrics-closed": MetricsClosed(backends)},
                            operator=False)
     with contextlib.ExitStack() as stack:
         active, standby = peered_operators(cluster, stack)
-        cluster.apply(paced(replicas=2, image=CLOSED_IMAGE if metrics == "closed" else None, **BLIND))
+        cluster.apply(paced_deployment(replicas=2, image=CLOSED_IMAGE if metrics == "closed" else None, **BLIND))
         cluster.wait(lambda: any(p.ready for p in cluster.pods()), timeout=120, what="a ready pod")
         ready_at = time.monotonic()
         # Read, idle pods go down at the first decision with figures: the panic the autoscaler starts in (at

@@ -16,6 +16,17 @@ from pathlib import Path
 MODEL = "paced"
 SECONDS = 0.05  # per request
 
+# The autoscaling scenario of the loopback harness and of e2e/: clients that think THINK_SECONDS between an
+# answer and their next request rise through LEVELS; 10 queue well under TARGET_MS on one pod, 17 saturate it
+# (about 200 ms of queue), and on two pods they use two thirds of each. Short windows keep the test short.
+TARGET_MS = 150
+THINK_SECONDS = 0.6
+LEVELS = (1, 5, 10, 17)
+STABLE_WINDOW = 4.0
+SCALE_DOWN_DELAY = 6.0
+BUILTIN = {"tick": "500ms", "panicWindow": "2s", "stableWindow": f"{STABLE_WINDOW:.0f}s",
+           "scaleDownDelay": f"{SCALE_DOWN_DELAY:.0f}s"}
+
 MODEL_PY = '''\
 """A request takes {seconds} s (a sleep); the output is the input doubled."""
 
@@ -46,6 +57,22 @@ SPEC_MODEL = {
         "instanceGroups": [{"kind": "CPU", "count": 1}],
     },
 }
+
+
+def paced_deployment(*, replicas: int = 1, image: str | None = None, namespace: str = "default",
+                     uri: str | None = None, **builtin: str) -> dict:
+    """A ModelDeployment of the paced model, scaled by the builtin autoscaler on queue time (1 to 3 replicas);
+    `builtin` overrides the scenario's spec.autoscaling.builtin settings."""
+    runtime: dict = {"resources": {"cpu": "1", "memory": "1Gi"}}
+    if image:
+        runtime["image"] = image
+    return {
+        "apiVersion": "serving.modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
+        "metadata": {"name": MODEL, "namespace": namespace},
+        "spec": {"model": {**SPEC_MODEL, "uri": uri or SPEC_MODEL["uri"]}, "runtime": runtime, "replicas": replicas,
+                 "autoscaling": {"engine": "builtin", "metric": "queueTime", "target": f"{TARGET_MS}ms",
+                                 "minReplicas": 1, "maxReplicas": 3, "builtin": {**BUILTIN, **builtin}}},
+    }
 
 
 def make_paced_model(root: Path, seconds: float = SECONDS) -> Path:
