@@ -24,6 +24,16 @@ class Cluster:
         data = response.read()
         return response.status, (json.loads(data) if data else None)
 
+    def text(self, path: str) -> str:
+        """A GET whose answer is text, not JSON (a pod's /metrics through the API server's pod proxy)."""
+        _, url, headers, _, _ = self.api.param_serialize(
+            method="GET", resource_path=path, auth_settings=["BearerToken"], header_params={"Accept": "*/*"})
+        response = self.api.call_api("GET", url, header_params=headers, _request_timeout=5)
+        data = response.read().decode(errors="replace")
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {response.status}: {data[:200]}")
+        return data
+
     def get(self, path: str):
         status, body = self.request("GET", path)
         return body if status == 200 else None

@@ -68,14 +68,19 @@ def python_deployment(name: str, namespace: str, command: list[str], volume: dic
 @pytest.fixture
 def model_uri(cluster, namespace, model) -> str:
     """The quickstart model as a .tar.gz on an http server pod in the namespace."""
+    return serve_model(cluster, namespace, model)
+
+
+def serve_model(cluster, namespace: str, model: Path) -> str:
+    """A model folder as <name>.tar.gz on an http server pod in the namespace; its URI for spec.model.uri."""
     p = paths(namespace)
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
         for file in sorted(model.iterdir()):
             tar.add(file, arcname=file.name)
+    files = {f"{model.name}.tar.gz": base64.b64encode(archive.getvalue()).decode()}
     cluster.create(p["configmaps"], {"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": "model-files", "namespace": namespace},
-                                     "binaryData": {"quickstart.tar.gz": base64.b64encode(archive.getvalue()).decode()}})
+                                     "metadata": {"name": "model-files", "namespace": namespace}, "binaryData": files})
     cluster.create(p["deployments"], python_deployment(
         "model-server", namespace, ["python3", "-m", "http.server", "8080", "--directory", "/srv"],
         {"configMap": {"name": "model-files"}}, 8080))
@@ -85,7 +90,7 @@ def model_uri(cluster, namespace, model) -> str:
                                             "ports": [{"port": 8080, "targetPort": "http"}]}})
     wait_for(lambda: (cluster.get(f"{p['deployments']}/model-server").get("status") or {}).get("readyReplicas"),
              timeout=180, what="model server ready")
-    return f"http://model-server.{namespace}.svc:8080/quickstart.tar.gz"
+    return f"http://model-server.{namespace}.svc:8080/{model.name}.tar.gz"
 
 
 def quickstart(namespace: str, uri: str) -> dict:
@@ -102,7 +107,8 @@ def quickstart(namespace: str, uri: str) -> dict:
 
 
 def run_client(cluster, namespace: str, name: str, **env: str) -> str:
-    """Start the in-cluster client pod; its name."""
+    """Start the in-cluster client pod (env: e2e/load_client.py's settings, TARGET and MODEL included to send
+    elsewhere than the quickstart); its name."""
     p = paths(namespace)
     if cluster.get(f"{p['configmaps']}/load-client") is None:
         cluster.create(p["configmaps"], {"apiVersion": "v1", "kind": "ConfigMap",
@@ -128,8 +134,8 @@ def last_line(cluster, namespace: str, pod: str) -> dict | None:
     return json.loads(lines[-1]) if lines else None
 
 
-def ready_replicas(cluster, namespace: str) -> int:
-    md = cluster.get(f"{paths(namespace)['mds']}/quickstart")
+def ready_replicas(cluster, namespace: str, name: str = "quickstart") -> int:
+    md = cluster.get(f"{paths(namespace)['mds']}/{name}")
     status = md.get("status") or {}
     return status.get("readyReplicas", 0) if status.get("observedGeneration") == md["metadata"]["generation"] else -1
 

@@ -203,3 +203,31 @@ def test_a_first_burst_after_idle_is_sized_by_demand_not_by_the_queue_time_ratio
     assert decisions[0].desired >= 2 and decisions[0].state.capacity is None
     assert decisions[1].state.capacity == pytest.approx(3500)
     assert 3 <= decisions[-1].desired < 40, [d.desired for d in decisions]  # the ratio alone asks for 40
+
+
+def test_a_pod_that_just_became_ready_is_the_capacity_asked_for_not_a_reason_for_another() -> None:
+    # The loopback harness's case: one pod completes 20/s flat out with 200 ms of queue (target 50 ms); 2 are
+    # asked. When the second becomes ready the windows still hold the first pod's queue from before: that
+    # is no evidence that 2 are too few, and asking for a third is the pile-up counting starting pods avoids.
+    settings = Settings(metric="queueTime", target=50.0, min_replicas=1, max_replicas=10)
+    calm = Load(12, 1.0)
+    state = replay({"a": calm}, asked=1, start=0, end=30, settings=settings)[-1].state
+    busy = calm.then(30, rate=20, queue_ms=200, pending=4)
+    up = replay({"a": busy}, asked=1, start=32, end=32, state=state, settings=settings)[0]
+    assert up.desired == 2
+    starting_b = (starting("b", created_at=32.0),)
+    waiting = replay({"a": busy}, asked=2, start=34, end=38, state=up.state, extra=starting_b, settings=settings)
+    assert {d.desired for d in waiting} == {2}
+    # b is ready from 40: the load spreads, both queues go down, the windows catch up tick by tick.
+    spread = {"a": busy.then(40, rate=14, queue_ms=20, pending=0), "b": Load(14, 20.0, since=40)}
+    after = replay(spread, asked=2, start=40, end=70, state=waiting[-1].state, settings=settings)
+    assert after[0].value > settings.target, "the first decisions still see the queue from before"
+    assert [d.desired for d in after] == [2] * len(after)
+
+
+def test_over_target_with_every_pod_measured_for_a_whole_window_still_asks_for_one_more() -> None:
+    # Two pods over target all along (in bursts: their queues empty), though their arrivals (30/s) fit two at
+    # 80% of the 20/s one pod can do: one more pod.
+    loads = {"a": Load(15, 80.0), "b": Load(15, 80.0)}
+    decisions = replay(loads, asked=2, start=0, end=8, state=State(capacity=20.0))
+    assert [d.desired for d in decisions[1:]] == [3] * (len(decisions) - 1)

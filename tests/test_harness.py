@@ -24,6 +24,7 @@ from support.cluster.api import resource_path
 from support.cluster.fixtures import (NAMESPACE, pod, python_container, web_deployment, web_pod_spec,
                                       web_service)
 from support.cluster.objects import condition
+from support.cluster.polling import Poller
 
 pytestmark = pytest.mark.harness
 
@@ -78,28 +79,17 @@ def volume_file(cluster, pod_name: str, volume: str, path: str) -> Path:
     return cluster.kubelet.worker(NAMESPACE, pod_name).sandbox.volumes[volume] / path
 
 
-class Sampler:
+class Sampler(Poller):
     """Polls the pods of a Deployment from the API while a rollout runs: what a watcher would have seen."""
 
     def __init__(self, cluster, app: str):
+        super().__init__(every=0.05)
         self.cluster, self.app = cluster, app
         self.samples: list[list[dict]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append([p for p in self.cluster.api.items(PODS)
-                                 if p["metadata"]["labels"].get("app") == self.app])
-            time.sleep(0.05)
+    def poll(self) -> None:
+        self.samples.append([p for p in self.cluster.api.items(PODS)
+                             if p["metadata"]["labels"].get("app") == self.app])
 
 
 def alive(process: psutil.Process) -> bool:

@@ -222,6 +222,7 @@ class Cluster:
     replicas: dict[str, int] = field(default_factory=dict)
     pods: dict[str, list[str]] = field(default_factory=dict)  # revision -> states: pending, ready, terminating
     failing: set[str] = field(default_factory=set)
+    seen: list[tuple[int, int, int]] = field(default_factory=list)  # per tick: total, live pods, replicas asked
 
     def views(self, numbers: dict[str, int]) -> list[RevisionView]:
         out = []
@@ -255,23 +256,31 @@ class Cluster:
     def total(self) -> int:
         return sum(len(s) for s in self.pods.values())
 
+    def live(self) -> int:
+        """Pods not terminating: what the operator's asks keep."""
+        return sum(len([s for s in states if s != "terminating"]) for states in self.pods.values())
+
     def serving(self, revisions: set[str] | None) -> int:
         return sum(s.count("ready") for name, s in self.pods.items() if revisions is None or name in revisions)
 
 
-def simulate(rollout: Rollout, total: int, *, failing: bool = False, ticks: int = 200):
+def simulate(rollout: Rollout, total: int, *, failing: bool = False, ticks: int = 200,
+             scaled: dict[int, int] | None = None):
+    """scaled: tick → the total an autoscaler writes to spec.replicas then (the total stays until the next)."""
     cluster = Cluster(replicas={"v1": total}, pods={"v1": ["ready"] * total})
     cluster.failing = {"v2"} if failing else set()
     state = RolloutStatus(stable="v1")
     now, history = T0, []
-    for _ in range(ticks):
+    for tick in range(ticks):
+        total = (scaled or {}).get(tick, total)
         plan = step(Inputs(rollout=rollout, total=total, target=V2, revisions=tuple(cluster.views({"v1": 1, "v2": 2})),
                            state=state, now=now))
         cluster.act(plan.replicas)
         state = plan.state
         serving = {plan.service_revision} if plan.service_revision else None
         history.append((cluster.total(), cluster.serving(serving), state.phase, dict(plan.weights)))
-        if state.phase in ("Stable", "Aborted") and state.previous is None and all(
+        cluster.seen.append((total, cluster.live(), sum(plan.replicas.values())))
+        if tick >= max(scaled or {0: 0}) and state.phase in ("Stable", "Aborted") and state.previous is None and all(
                 s == "ready" for name, states in cluster.pods.items() for s in states if cluster.replicas[name]) \
                 and all(not states or cluster.replicas[name] for name, states in cluster.pods.items()):
             break
@@ -295,6 +304,28 @@ def test_every_canary_completes_within_the_gpu_budget(total, surge, unavailable,
     for pods, serving, _, _ in history:
         assert pods <= total + surge, f"{pods} pods > {total} + {surge}"
         assert serving >= total - unavailable, f"{serving} serving < {total} - {unavailable}"
+
+
+@pytest.mark.parametrize("surge, unavailable", [(1, 0), (0, 1), (2, 0), (1, 1)])
+@pytest.mark.parametrize("scaled", [{3: 6, 9: 2, 15: 4}, {2: 1, 7: 5}, {4: 8}, {5: 2, 6: 7, 7: 3}],
+                         ids=["up-down-up", "to-one-and-up", "up-mid-step", "flapping"])
+def test_an_autoscaler_moving_the_total_during_a_canary_keeps_the_gpu_budget(surge, unavailable, scaled):
+    """The autoscaler writes spec.replicas while a canary runs: each total is split again, and the budget
+    holds for the total in force. When the total drops, pods already past it are terminating (their GPUs
+    free a tick later); when it rises, new pods take a tick to serve."""
+    rollout = Rollout(steps=[{"weight": 34, "pause": "20s"}, {"weight": 67, "pause": "20s"}], maxSurge=surge,
+                      maxUnavailable=unavailable)
+    state, cluster, history = simulate(rollout, 3, scaled=scaled)
+    final = max(scaled.items())[1]
+    assert state.phase == "Stable" and state.stable == "v2", history[-3:]
+    assert cluster.replicas == {"v1": 0, "v2": final}
+    assert any(phase == "Progressing" for _, _, phase, _ in history[:min(scaled)]), "the totals moved mid-canary"
+    before = 3
+    for (pods, serving, phase, _), (total, live, asked) in zip(history, cluster.seen):
+        assert asked <= total + surge and live <= total + surge, f"asked {asked}, {live} pods > {total} + {surge}"
+        assert pods <= max(total, before) + surge, f"{pods} pods > {max(total, before)} + {surge}"
+        assert serving >= min(total, before) - unavailable, f"{serving} serving < {min(total, before)} - {unavailable}"
+        before = total
 
 
 @pytest.mark.parametrize("total, surge, unavailable", GRID)

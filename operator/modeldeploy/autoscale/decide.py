@@ -178,7 +178,9 @@ def _want(w: Window | None, ready: int, s: Settings, capacity: float | None, unt
     value, counted = metric_value(w, s.metric)
     if value is None or counted == 0:
         return None
-    others = max(0, ready - counted)  # ready pods outside the figures keep their place
+    # Ready pods that could not be read keep their place (their load is unknown). A pod read now but not
+    # rated yet has just become ready: it is capacity the measured load spreads over, not a pod to add.
+    others = max(0, ready - max(counted, w.gauged))
     proportional = math.ceil(counted * value / s.target - EPSILON) + others
     if capacity is None or s.metric != "queueTime":
         # Nothing learnt yet, or a concurrency target the user chose per replica: the KPA's own rule.
@@ -195,7 +197,9 @@ def _want(w: Window | None, ready: int, s: Settings, capacity: float | None, unt
     backlog_per_pod = (w.pending + growth * until_ready) / max(1, counted)
     room = max(capacity - backlog_per_pod / s.stable_window, capacity * (1 - TARGET_UTILIZATION))
     drain = math.ceil(w.arrivals_per_second / room - EPSILON) + others
-    return _Want(max(ready + 1, min(proportional, max(steady, drain))), value)
+    # At least one more pod than the window saw serving throughout: a pod that became ready within it has not
+    # shown its effect yet, and another one on top of it is the pile-up that counting starting pods avoids.
+    return _Want(max(ready, ready - w.joined + 1, min(proportional, max(steady, drain))), value)
 
 
 def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:

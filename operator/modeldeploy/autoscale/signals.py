@@ -49,6 +49,9 @@ class Window:
     pending_avg: float  # waiting requests averaged over the window's scrapes, all pods
     executing: float  # requests in execution on average (Little's law on compute time), all rated pods
     pods: tuple[PodFigures, ...] = ()
+    # Pods scraped now whose figures start after the window does (a pod that became ready within it): the
+    # window's figures show the load before they took their share of it.
+    joined: int = 0
 
 
 def trim(history: tuple[Snapshot, ...], now: float, keep_seconds: float) -> tuple[Snapshot, ...]:
@@ -64,10 +67,12 @@ def window(history: tuple[Snapshot, ...], now: float, seconds: float) -> Window 
     latest = inside[-1]
     completed_rate = arrival_rate = executing = 0.0
     completed = queue_us = 0.0
-    rated = 0
+    rated = joined = 0
     figures = []
     for name, after in latest.pods:
         first = next(((s.at, m) for s in inside[:-1] if (m := s.get(name)) is not None), None)
+        if first is None or first[0] > inside[0].at + 1e-9:
+            joined += 1
         if first is None or latest.at <= first[0]:
             continue
         # Each pod's rates over its own span: a pod that came later in the window counts from then.
@@ -96,4 +101,5 @@ def window(history: tuple[Snapshot, ...], now: float, seconds: float) -> Window 
         pending_avg=sum(samples) / len(samples),
         executing=executing,
         pods=tuple(figures),
+        joined=joined,
     )
