@@ -221,7 +221,7 @@ def test_a_version_failing_every_request_is_rolled_back_by_the_analysis(make_clu
 ])
 def test_a_version_that_cannot_serve_is_rolled_back_and_never_weighted(make_cluster, image_root, change, reason):
     cluster = make_cluster(runtime_image_root=image_root)
-    md = model(1, {"maxSurge": 1, "progressDeadline": "25s"})
+    md = model(1, {"maxSurge": 1, "progressDeadline": "15s"})
     serve(cluster, md)
     broken = version(md, "2", uri=change.get("uri"))
     if "gpus" in change:
@@ -291,7 +291,7 @@ def test_an_autoscaled_model_rolls_out_without_losing_capacity(make_cluster, ima
 
 def test_an_operator_killed_mid_step_resumes_where_the_status_says(make_cluster, image_root):
     cluster = make_cluster(runtime_image_root=image_root)
-    md = model(2, {"steps": [{"weight": 50, "pause": "15s"}], "maxSurge": 1, "analysis": {"interval": "2s"}})
+    md = model(2, {"steps": [{"weight": 50, "pause": "10s"}], "maxSurge": 1, "analysis": {"interval": "2s"}})
     serve(cluster, md)
     with Budget(cluster, total=2, surge=1, unavailable=0) as budget:
         cluster.apply(version(md, "2"))

@@ -120,6 +120,11 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                     help="how often every watched kind is listed again to repair what a watch missed "
                          "(default: %(default)s)")
     op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE), type=_image_reference)
+    op.add_argument("--prestop-seconds", type=int, default=int(_env("PRESTOP_SECONDS", "10")),
+                    help="how long a stopping Triton pod keeps serving while its endpoints go; more than the "
+                         "cluster's endpoint propagation (default: %(default)s)")
+    op.add_argument("--drain-seconds", type=int, default=int(_env("DRAIN_SECONDS", "30")),
+                    help="how long Triton then waits for inferences in flight (default: %(default)s)")
     op.add_argument("--keda-prometheus-server", default=_env("KEDA_PROMETHEUS_SERVER",
                                                              BuildOptions.keda_prometheus_server),
                     help="engine keda: the Prometheus server its ScaledObjects query (default: %(default)s)")
@@ -144,6 +149,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
             log_level=args.log_level, log_format=args.log_format, metrics_port=args.metrics_port,
             health_port=args.health_port, bind_address=args.bind_address, resync_seconds=args.resync_seconds,
             relist_seconds=args.relist_seconds, keda_prometheus_server=args.keda_prometheus_server,
+            prestop_seconds=args.prestop_seconds, drain_seconds=args.drain_seconds,
             runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone,
             peering_lifetime=args.peering_lifetime, **extra,
         )

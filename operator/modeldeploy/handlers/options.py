@@ -22,6 +22,11 @@ class OperatorOptions:
     # How often every watched kind is listed afresh, to repair what a watch never delivered.
     relist_seconds: float = 600.0
     runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    # How long a stopping Triton pod keeps serving while its endpoints go (the preStop pause), and how long
+    # Triton then waits for requests in flight: longer than the cluster's endpoint propagation, and than
+    # the slowest inference.
+    prestop_seconds: int = BuildOptions.prestop_sleep_seconds
+    drain_seconds: int = BuildOptions.triton_exit_timeout_seconds
     # engine keda: the Prometheus server the ScaledObjects' triggers query.
     keda_prometheus_server: str = BuildOptions.keda_prometheus_server
     peering: str = "modeldeploy"
@@ -42,5 +47,7 @@ class OperatorOptions:
             raise ValueError(f"--log-level must be debug, info, warning or error, not {self.log_level!r}")
         if self.resync_seconds <= 0:
             raise ValueError("--resync-seconds must be positive")
+        if self.prestop_seconds < 0 or self.drain_seconds < 0:
+            raise ValueError("--prestop-seconds and --drain-seconds cannot be negative")
         if self.relist_seconds <= 0:
             raise ValueError("--relist-seconds must be positive")

@@ -70,6 +70,8 @@ class Controller:
             self._autoscaled, client.patch_scale, self._record_scale,
             metrics=AutoscalerMetrics(metrics.registry), on_status=self.poke)
         self.build_options = BuildOptions(runtime_image=options.runtime_image,
+                                          prestop_sleep_seconds=options.prestop_seconds,
+                                          triton_exit_timeout_seconds=options.drain_seconds,
                                           keda_prometheus_server=options.keda_prometheus_server)
         self.reconciler = Reconciler(client, self.cache, metrics=metrics, options=self.build_options,
                                      instance=self.instance, analyst=self.analyst, gate=self.gate,
