@@ -123,8 +123,10 @@ def serve(cluster, md: dict, *, timeout: float = 120) -> None:
                  timeout=timeout, what=f"{md['spec']['replicas']} ready replicas")
 
 
-def first_answer(cluster) -> None:
-    load = cluster.load(cluster.service_address("quickstart", "http"), "quickstart", INPUTS, OUTPUTS, concurrency=1)
+def first_answer(cluster, address: str | None = None) -> None:
+    """Once this answers, the proxy has the endpoints (they follow readiness after its delay)."""
+    load = cluster.load(address or cluster.service_address("quickstart", "http"), "quickstart", INPUTS, OUTPUTS,
+                        concurrency=1)
     with load:
         load.wait_for(1, timeout=30)
 
@@ -304,3 +306,44 @@ def test_an_operator_killed_mid_step_resumes_where_the_status_says(make_cluster,
     started = [e for e in events(cluster, "RolloutStarted") if "v2" in e["message"]]
     assert len(started) == 1, "resumed where the status said, not started over"
     budget.check()
+
+
+GATEWAY_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "httproutes.gateway.networking.k8s.io"},
+               "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+                        "names": {"plural": "httproutes", "kind": "HTTPRoute"}, "versions": []}}
+
+
+def test_an_httproute_carries_the_exact_canary_weight(make_cluster, image_root):
+    """With the Gateway API installed, the weight is the HTTPRoute's, not the share of pods."""
+    cluster = make_cluster(runtime_image_root=image_root, max_pods=5)
+    cluster.api.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", GATEWAY_CRD)
+    cluster.operator.stop()  # it discovers optional APIs when it starts (and at each full relist)
+    cluster.operator.start()
+    routing = {"gatewayApi": {"parentRefs": [{"name": "gateway"}]}}
+    md = model(2, {"steps": [{"weight": 20, "pause": "5m"}], "maxSurge": 1, "trafficRouting": routing,
+                   "analysis": {"interval": "2s", "minRequests": 5}})
+    serve(cluster, md)
+    address = cluster.route_address("quickstart")
+    first_answer(cluster, address)
+    load = cluster.load(address, "quickstart", INPUTS, OUTPUTS, concurrency=4, requests_per_connection=1)
+    with load, Budget(cluster, total=2, surge=1, unavailable=0) as budget:
+        load.wait_for(50)
+        cluster.apply(version(md, "2"))
+        cluster.wait(lambda: route_weights(cluster) == {"quickstart-v1": 80, "quickstart-v2": 20}, timeout=120,
+                     what="the HTTPRoute at 20%")
+        time.sleep(0.5)  # the gateway follows the route
+        before = Counter(load.report.by_version)
+        time.sleep(6)
+        during = Counter(load.report.by_version) - before
+    share = 100 * during["2"] / max(1, sum(during.values()))
+    print(f"HTTPRoute asked 20%: v2 took {share:.1f}% of {sum(during.values())} requests")
+    assert load.report.failures == 0, load.report.errors[:5]
+    assert abs(share - 20) <= 5, during
+    budget.check()
+
+
+def route_weights(cluster) -> dict[str, int]:
+    route = cluster.api.get("/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/quickstart") or {}
+    return {b["name"]: b["weight"] for rule in (route.get("spec") or {}).get("rules", [])
+            for b in rule.get("backendRefs", [])}

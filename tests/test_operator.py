@@ -8,6 +8,7 @@ changes, drift is repaired, failures surface as conditions with reasons.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 
@@ -488,3 +489,25 @@ def test_every_request_the_operator_makes_is_a_declared_permission(apiserver, op
     assert used - declared == set(), "the chart's RBAC (generated from PERMISSIONS) would refuse these"
     assert {("apps", "deployments", "delete"), ("serving.modeldeploy.io", "modeldeployments/status", "patch"),
             ("", "events", "create"), ("", "pods", "watch")} <= used
+
+
+def test_a_rotated_api_key_rolls_the_pods(apiserver, operator_process):
+    """spec.auth: the Secret's new value reaches the pod template (within a resync), so new pods get the key."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "model-key", "namespace": NS},
+              "data": {"api-key": "b2xkLWtleQ=="}}
+    code, body = apiserver.request("POST", f"/api/v1/namespaces/{NS}/secrets", secret)
+    assert code == 201, body
+    md = quickstart()
+    md["spec"]["auth"] = {"apiKeySecret": "model-key"}
+    create(apiserver, md)
+    converged(apiserver)
+    first = apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["template"]["metadata"]["annotations"]
+    assert first.get("serving.modeldeploy.io/api-key-revision"), "the key's revision is in the template"
+    assert "b2xkLWtleQ" not in json.dumps(apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")), "never the key itself"
+    code, _ = apiserver.request("PATCH", f"/api/v1/namespaces/{NS}/secrets/model-key",
+                                {"data": {"api-key": "bmV3LWtleQ=="}}, MERGE)
+    assert code == 200
+    rolled = wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2"), timeout=30,
+                      what="a new revision for the new key")
+    second = rolled["spec"]["template"]["metadata"]["annotations"]["serving.modeldeploy.io/api-key-revision"]
+    assert second != first["serving.modeldeploy.io/api-key-revision"]

@@ -9,6 +9,7 @@ name ("v3", then "v3-2"...) and the next number.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 
 from ..api import GROUP, ModelDeployment, parse_model_deployment
@@ -29,11 +30,19 @@ def pod_view(pod: dict) -> PodView:
     return PodView(
         name=meta["name"],
         ready=(conditions.get("Ready") or {}).get("status") == "True",
+        ready_since=_epoch((conditions.get("Ready") or {}).get("lastTransitionTime")),
         terminating=bool(meta.get("deletionTimestamp")),
         unschedulable=scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable",
         smoke=None if smoke is None else smoke.get("status") == "True",
         failure=None if finding is None or finding.reason == "Unschedulable" else f"{finding.reason}: {finding.message}",
     )
+
+
+def _epoch(text: str | None) -> float | None:
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
+    except ValueError:
+        return None
 
 
 def observe(observed: Observed) -> tuple[list[RevisionView], dict[str, dict]]:

@@ -19,6 +19,9 @@ from .budget import Budget, allocate, canary_pods, ready_share, routed_pods
 from .views import RevisionView, Target
 
 PROMOTE, PROMOTE_FULL, ABORT, RETRY = "promote", "promote-full", "abort", "retry"
+# An HTTPRoute sends to a revision's Service as soon as it names it: weight goes to pods only once they
+# have been Ready this long, so their endpoints have reached the routers (kube-proxy and the gateway).
+ENDPOINT_SETTLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -398,8 +401,10 @@ class _Stepper:
         if routed:
             canary = self.revs.get(target)
             want = routed_pods(self.inp.total, asked)
-            share = 0 if canary is None or canary.ready == 0 else asked if canary.ready >= want else \
-                round(asked * canary.ready / want)
+            routable = canary.routable(self.inp.now, ENDPOINT_SETTLE_SECONDS) if canary else 0
+            if canary is not None and routable < canary.ready:
+                self.wakeups.append(self.inp.now + ENDPOINT_SETTLE_SECONDS)
+            share = 0 if routable == 0 else asked if routable >= want else round(asked * routable / want)
             return {stable: 100 - share, target: share}
         return ready_share(self.revs.values(), None)
 

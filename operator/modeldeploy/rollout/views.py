@@ -17,6 +17,7 @@ class PodView:
     unschedulable: bool = False
     smoke: bool | None = None  # the smoke gate: passed, failed, or not run yet
     failure: str | None = None  # a reason (ModelFetchFailed, CrashLooping, ...) with its message after ": "
+    ready_since: float | None = None  # when it turned Ready (epoch seconds), if known
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class RevisionView:
     @property
     def ready(self) -> int:
         return sum(1 for p in self.pods if p.ready and not p.terminating)
+
+    def routable(self, now: float, settle: float) -> int:
+        """Ready pods a router can send to: ready for `settle` seconds, so their endpoints have propagated."""
+        return sum(1 for p in self.pods if p.ready and not p.terminating
+                   and (p.ready_since is None or p.ready_since <= now - settle))
 
     def committed(self, replicas: int | None = None) -> int:
         """Pods that hold a GPU now or will: every live pod or asked replica, and pods still terminating."""
