@@ -9,6 +9,7 @@ terminating included) <= replicas + maxSurge, and ready pods taking traffic
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import threading
 import time
@@ -274,21 +275,27 @@ def test_blue_green_switches_under_load_and_undo_reuses_the_warm_revision(make_c
 
 
 def test_an_autoscaled_model_rolls_out_without_losing_capacity(make_cluster, image_root):
-    """The defect that was: the new revision started at minReplicas and the scaled-up old one went away."""
-    cluster = make_cluster(runtime_image_root=image_root, max_pods=5)
-    md = model(1, {"maxSurge": 1}, autoscaling={"minReplicas": 1, "maxReplicas": 4, "metric": "cpu",
+    """The defect that was: the new revision started at minReplicas and the scaled-up old one went away.
+
+    3 replicas in CI; MODELDEPLOY_TEST_AUTOSCALED_REPLICAS=6 runs the issue's 6 (7 Triton pods at once)."""
+    replicas = int(os.environ.get("MODELDEPLOY_TEST_AUTOSCALED_REPLICAS", "3"))
+    cluster = make_cluster(runtime_image_root=image_root, max_pods=replicas + 2)
+    md = model(1, {"maxSurge": 1}, autoscaling={"minReplicas": 1, "maxReplicas": 8, "metric": "cpu",
                                                 "target": 70, "engine": "hpa"})
     serve(cluster, md)
-    cluster.scale("quickstart", 3)  # what the HPA does: the ModelDeployment's /scale
-    cluster.wait(lambda: (cluster.md("quickstart").get("status") or {}).get("readyReplicas") == 3, timeout=120,
-                 what="scaled to 3")
-    with Budget(cluster, total=3, surge=1, unavailable=0) as budget:
-        cluster.apply({**version(md, "2"), "spec": {**version(md, "2")["spec"], "replicas": 3}})
-        cluster.wait(lambda: rollout_of(cluster).get("stable") == "v2", timeout=180, what="v2 rolled out")
-        cluster.wait(lambda: len([p for p in cluster.pods() if p.revision == "v2" and p.ready]) == 3, timeout=60,
-                     what="three v2 pods")
+    cluster.scale("quickstart", replicas)  # what the HPA does: the ModelDeployment's /scale
+    cluster.wait(lambda: (cluster.md("quickstart").get("status") or {}).get("readyReplicas") == replicas,
+                 timeout=300, what=f"scaled to {replicas}")
+    with Budget(cluster, total=replicas, surge=1, unavailable=0) as budget:
+        new = version(md, "2")
+        new["spec"]["replicas"] = replicas
+        cluster.apply(new)
+        cluster.wait(lambda: rollout_of(cluster).get("stable") == "v2", timeout=600, what="v2 rolled out")
+        cluster.wait(lambda: len([p for p in cluster.pods() if p.revision == "v2" and p.ready]) == replicas,
+                     timeout=120, what=f"{replicas} v2 pods")
     budget.check()
-    print(f"autoscaled rollout: never fewer than {budget.fewest_serving} pods serving, at most {budget.most_pods} pods")
+    print(f"autoscaled rollout of {replicas}: never fewer than {budget.fewest_serving} pods serving, "
+          f"at most {budget.most_pods} pods")
 
 
 def test_an_operator_killed_mid_step_resumes_where_the_status_says(make_cluster, image_root):
