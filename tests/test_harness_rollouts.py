@@ -277,8 +277,8 @@ def test_blue_green_switches_under_load_and_undo_reuses_the_warm_revision(make_c
 def test_an_autoscaled_model_rolls_out_without_losing_capacity(make_cluster, image_root):
     """The defect that was: the new revision started at minReplicas and the scaled-up old one went away.
 
-    3 replicas in CI; MODELDEPLOY_TEST_AUTOSCALED_REPLICAS=6 runs the issue's 6 (7 Triton pods at once)."""
-    replicas = int(os.environ.get("MODELDEPLOY_TEST_AUTOSCALED_REPLICAS", "3"))
+    6 replicas, 7 Triton pods at once at the peak; MODELDEPLOY_TEST_AUTOSCALED_REPLICAS changes the count."""
+    replicas = int(os.environ.get("MODELDEPLOY_TEST_AUTOSCALED_REPLICAS", "6"))
     cluster = make_cluster(runtime_image_root=image_root, max_pods=replicas + 2)
     md = model(1, {"maxSurge": 1}, autoscaling={"minReplicas": 1, "maxReplicas": 8, "metric": "cpu",
                                                 "target": 70, "engine": "hpa"})
