@@ -192,6 +192,30 @@ def test_a_replica_edit_scales_in_place_and_a_pod_edit_is_a_new_revision(apiserv
     wait_for(lambda: md_of(apiserver)["status"]["observedGeneration"] == 3, what="generation 3 observed")
 
 
+def test_edits_that_touch_neither_pods_nor_counts_still_reach_their_children(apiserver, operator_process):
+    hpas = f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"
+    md = quickstart()
+    md["spec"]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 4, "metric": "pendingRequests", "target": 4}
+    create(apiserver, md)
+    wait_for(lambda: (md_of(apiserver).get("status") or {}).get("observedGeneration") == 1, what="generation 1")
+    settle(apiserver)
+    assert apiserver.get(f"{hpas}/quickstart") is None, "the builtin engine needs no HPA"
+
+    patch_md(apiserver, "quickstart", {"spec": {"networkPolicy": {"allowedNamespaces": ["frontend"]}}})
+    wait_for(lambda: "frontend" in json.dumps(apiserver.get(f"{NETPOLS}/quickstart")["spec"]["ingress"]),
+             what="the network policy edit applied")
+
+    patch_md(apiserver, "quickstart", {"spec": {"autoscaling": {"engine": "hpa"}}})
+    wait_for(lambda: apiserver.get(f"{hpas}/quickstart"), what="the HPA of the new engine")
+
+    patch_md(apiserver, "quickstart", {"spec": {"autoscaling": {
+        "maxReplicas": 6, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 30}}}}})
+    hpa = wait_for(lambda: (h := apiserver.get(f"{hpas}/quickstart")) and h["spec"]["maxReplicas"] == 6 and h,
+                   what="the HPA edit applied")
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 30
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2") is None, "none of these is a new revision"
+
+
 def test_five_rapid_edits_converge_on_the_last(apiserver, operator_process):
     create(apiserver, quickstart())
     converged(apiserver)

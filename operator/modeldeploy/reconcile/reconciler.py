@@ -288,10 +288,14 @@ class Reconciler:
                               if rev != target.name and rev in wholes and rev in kept))
         stable = plan.state.stable or target.name
         weights = plan.route_weights or {stable: 100}
-        layout = (body["metadata"].get("uid"), parsed.template_hash, target, plan.replicas.get(target.name, 0),
-                  others, plan.service_revision, plan.preview_revision, tuple(sorted(weights.items())))
+        # The generation is in the key: a spec edit that touches neither the pods nor the counts
+        # (an autoscaler's behavior, a network policy) still changes the shared children.
+        generation = body["metadata"].get("generation")
+        layout = (body["metadata"].get("uid"), generation, parsed.secrets, parsed.template_hash, target,
+                  plan.replicas.get(target.name, 0), others, plan.service_revision, plan.preview_revision,
+                  tuple(sorted(weights.items())))
         held = self._built.get(key)
-        if held is not None and held[0] == layout:
+        if held is not None and held[0] == layout and generation:
             return held[1]
         md = parsed.md
         objects = build_revision(md, self._options, parsed.secrets, rev=target.name,
