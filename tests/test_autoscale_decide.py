@@ -180,6 +180,9 @@ def test_a_restarted_autoscaler_holds_the_asked_count_for_a_stable_window() -> N
     decisions = replay(idle, asked=4, start=1000, end=1058, state=restored)
     assert {d.desired for d in decisions} == {4}
     assert decisions[0].state.last_scale_time == 900.0
+    assert {d.mode for d in decisions} == {"Stable"}, "a restart is no panic: status.autoscaling.mode holds"
+    later = replay(idle, asked=4, start=1000, end=1200, state=restored)
+    assert later[-1].desired < 4, "once a stable window of fresh data says so, it scales down"
 
 
 def test_learnt_capacity_keeps_scale_down_above_saturation() -> None:

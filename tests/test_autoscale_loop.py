@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from modeldeploy.api import AutoscalingStatus
 from modeldeploy.autoscale import (
     AutoscaleLoop, AutoscalerMetrics, Scraper, Settings, Target, Targets, autoscaling_status, pod_view, scale_event,
 )
+from modeldeploy.autoscale.status import hpa_current_value
 from modeldeploy.clients.permissions import allowed, MODELDEPLOYMENT
 from support.specs import with_
 
@@ -125,7 +127,7 @@ def test_status_for_the_reconciler_reads_like_kubectl_would_show_it() -> None:
     AutoscalingStatus.model_validate(status)
     assert status["engine"] == "builtin" and status["metric"] == "queueTime" and status["target"] == "50ms"
     assert status["currentValue"] == "400ms" and status["desiredReplicas"] == h.body["spec"]["replicas"]
-    assert status["mode"] == "Panic" and status["lastScaleTime"].endswith("Z")
+    assert status["mode"] == "Stable" and status["lastScaleTime"].endswith("Z")  # 2 → 3 is no panic (< 2×)
     assert status["message"].startswith(f"{h.body['spec']['replicas']} replicas: queue time 400ms > target 50ms")
 
 
@@ -135,10 +137,10 @@ def test_the_reconciler_is_told_only_when_the_status_changes() -> None:
     h.loop._on_status = told.append  # noqa: SLF001 - the injected callback
     h.triton.pods = {"10.0.0.1": (1000, 2.0), "10.0.0.2": (1000, 2.0)}
     h.run(20)
-    # Ten decisions, two statuses: no figures yet (one scrape), then the first figures.
-    assert told == [("team-a", "demo")] * 2
+    # Ten decisions, one status: the warm-up (a single scrape) leaves what the API holds; then the figures.
+    assert told == [("team-a", "demo")]
     h.run(40)
-    assert len(told) <= 4  # the figures alone refresh at most every 30 s
+    assert len(told) <= 3  # the figures alone refresh at most every 30 s
     h.triton.pods = {"10.0.0.1": (1000, 400.0), "10.0.0.2": (1000, 400.0)}
     h.triton.start = h.clock.now
     before = len(told)
@@ -232,3 +234,36 @@ def test_scale_events_name_the_modeldeployment_and_say_why() -> None:
 def test_the_scale_subresource_is_declared_for_the_client() -> None:
     assert allowed(MODELDEPLOYMENT, "patch", "scale") and allowed(MODELDEPLOYMENT, "get", "scale")
     assert not allowed(MODELDEPLOYMENT, "update", "scale")
+
+
+def test_a_failing_decision_for_one_modeldeployment_leaves_the_others_deciding() -> None:
+    h = Harness()
+    h.triton.pods = {"10.0.0.1": (1000, 400.0), "10.0.0.2": (1000, 400.0)}
+    broken = copy.deepcopy(h.body)
+    broken["metadata"].update(name="broken", uid="u-2")
+    h.loop._targets = Targets(lambda: [broken, h.body], lambda body: h.pods)  # noqa: SLF001 - the injected source
+    scraper = h.loop._scraper  # noqa: SLF001
+
+    class Failing:
+        def samples(self, target):  # noqa: ANN001, ANN202
+            if target.name == "broken":
+                raise RuntimeError("a bug in one decision")
+            return scraper.samples(target)
+
+    h.loop._scraper = Failing()  # noqa: SLF001
+    h.run(6)
+    assert [w[1] for w in h.writes] == ["demo"], "demo still scaled although the decision before it failed"
+    errors = h.metrics.registry.get_sample_value("modeldeploy_autoscaler_decisions_total", {
+        "namespace": "team-a", "modeldeployment": "broken", "result": "Error"})
+    assert errors and errors >= 2
+
+
+@pytest.mark.parametrize("metric,current,shown", [
+    ("queueTime", {"averageValue": "52300"}, "52ms"),  # the adapter's microseconds, shown as the target is
+    ("queueTime", {"value": "1500k"}, "1500ms"),
+    ("pendingRequests", {"averageValue": "9"}, "9.0"),
+    ("cpu", {"averageUtilization": 72}, "72%"),
+])
+def test_what_an_hpa_read_is_shown_in_the_targets_unit(metric: str, current: dict, shown: str) -> None:
+    status = {"currentMetrics": [{"type": "Pods", "pods": {"metric": {"name": "m"}, "current": current}}]}
+    assert hpa_current_value(status, metric) == shown

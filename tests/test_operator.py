@@ -216,6 +216,29 @@ def test_edits_that_touch_neither_pods_nor_counts_still_reach_their_children(api
     assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2") is None, "none of these is a new revision"
 
 
+def test_keda_installed_after_the_operator_started_is_used_within_a_resync(apiserver, operator_process):
+    scaled_objects = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects"
+    md = quickstart()
+    md["spec"]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 4, "metric": "pendingRequests", "target": 4,
+                                 "engine": "keda"}
+    create(apiserver, md)
+    degraded = wait_for(lambda: (c := condition(md_of(apiserver), "Degraded")) and c["status"] == "True" and c,
+                        what="Degraded without KEDA")
+    assert degraded["reason"] == "AutoscalerUnavailable" and "keda" in degraded["message"].lower()
+    assert apiserver.get(f"{scaled_objects}/quickstart") is None
+    code, body = apiserver.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "scaledobjects.keda.sh"},
+        "spec": {"group": "keda.sh", "scope": "Namespaced", "names": {"plural": "scaledobjects", "kind": "ScaledObject"},
+                 "versions": []}})
+    assert code == 201, body
+    scaled = wait_for(lambda: apiserver.get(f"{scaled_objects}/quickstart"), timeout=15,
+                      what="the ScaledObject, without an operator restart")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "quickstart"
+    wait_for(lambda: condition(md_of(apiserver), "Degraded")["reason"] != "AutoscalerUnavailable",
+             what="AutoscalerUnavailable cleared")
+
+
 def test_five_rapid_edits_converge_on_the_last(apiserver, operator_process):
     create(apiserver, quickstart())
     converged(apiserver)

@@ -7,14 +7,17 @@ Retry-After that was ignored.
 
 from __future__ import annotations
 
+import http.server
 import re
+import threading
 import time
 
 import pytest
 
+from support.cluster.addresses import AddressBlock
 from support.operator_process import OperatorProcess, wait_for
-from test_operator import (DEPLOYMENTS, MDS, MERGE, SERVICES, converged, create, quickstart, set_deployment_ready,
-                           settle)
+from test_operator import (DEPLOYMENTS, MDS, MERGE, READY, SERVICES, add_pod, converged, create, md_of, quickstart,
+                           set_deployment_ready, settle)
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +64,81 @@ def test_restarts_change_no_replicas_and_write_nothing(apiserver):
             assert written == [], f"restart {restart + 1} wrote {written}"
             replicas = {n: apiserver.get(f"{DEPLOYMENTS}/{n}-v1")["spec"]["replicas"] for n in names}
             assert replicas == dict.fromkeys(names, 6), f"restart {restart + 1} changed replicas: {replicas}"
+    finally:
+        op.close()
+
+
+class IdleTriton(http.server.BaseHTTPRequestHandler):
+    """A pod's Triton /metrics, real Prometheus text: 10 requests/s, 0.2 ms in the queue, nothing pending."""
+
+    started = time.time()
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        done = 10 * (time.time() - self.started)
+        labels = '{model="quickstart",version="1"}'
+        body = "".join(f"{family}{labels} {value}\n" for family, value in (
+            ("nv_inference_request_success", done), ("nv_inference_count", done),
+            ("nv_inference_exec_count", done), ("nv_inference_request_duration_us", done * 1200),
+            ("nv_inference_queue_duration_us", done * 200), ("nv_inference_compute_infer_duration_us", done * 1000),
+            ("nv_inference_pending_request_count", 0))).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def idle_pod_ips():
+    block = AddressBlock()
+    servers = []
+    for _ in range(4):
+        server = http.server.ThreadingHTTPServer((block.pod(), 8002), IdleTriton)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    yield [server.server_address[0] for server in servers]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    block.close()
+
+
+def test_restarts_keep_the_builtin_autoscalers_memory_and_write_nothing(apiserver, idle_pod_ips):
+    """The builtin engine's status (lastScaleTime, learnt capacity, mode) is what a restarted autoscaler
+    rebuilds from: a restart must neither wipe it nor rewrite it, and must not scale."""
+    names = ["alpha", "beta"]
+    scaling = {"minReplicas": 2, "maxReplicas": 4, "metric": "queueTime", "target": "50ms",
+               "builtin": {"tick": "500ms", "panicWindow": "1s", "stableWindow": "3s", "scaleDownDelay": "3s"}}
+    op = OperatorProcess(apiserver).start()
+    try:
+        for k, name in enumerate(names):
+            md = quickstart(name)
+            md["spec"]["autoscaling"] = scaling
+            md["spec"]["replicas"] = 2
+            create(apiserver, md)
+            wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/{name}-v1"), what=f"{name}'s Deployment")
+            for j in range(2):
+                add_pod(apiserver, f"{name}-v1-{j}", {**READY, "podIP": idle_pod_ips[2 * k + j]}, md=name)
+            set_deployment_ready(apiserver, f"{name}-v1", 2)
+        held = {}
+        for name in names:
+            held[name] = wait_for(lambda: (a := (md_of(apiserver, name).get("status") or {}).get("autoscaling"))
+                                  and a.get("currentValue") and a, timeout=30, what=f"{name}'s first decision")
+        settle(apiserver, quiet=2.0, timeout=40)
+        held = {name: md_of(apiserver, name)["status"]["autoscaling"] for name in names}
+        for restart in range(4):
+            op.kill() if restart % 2 else op.stop()
+            before = len(apiserver.write_log())
+            op.start()
+            wait_for(lambda: synced(op), what="the restarted operator's cache synced")
+            time.sleep(4)  # past the stable window: the restarted autoscaler has decided on fresh data
+            written = settle(apiserver, quiet=2.0, timeout=40)[before:]
+            assert written == [], f"restart {restart + 1} wrote {written}"
+            assert {n: md_of(apiserver, n)["status"]["autoscaling"] for n in names} == held
+            assert {n: apiserver.get(f"{DEPLOYMENTS}/{n}-v1")["spec"]["replicas"] for n in names} == \
+                dict.fromkeys(names, 2)
     finally:
         op.close()
 

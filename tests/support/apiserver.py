@@ -87,6 +87,8 @@ RESOURCES: dict[str, dict[str, Any]] = {
                                                 "subresources": {"status"}},
     "gateway.networking.k8s.io/v1/httproutes": {"kind": "HTTPRoute", "namespaced": True,
                                                 "subresources": {"status"}},
+    # Served always; the operator goes by the CRD object (below), as it must on a cluster without KEDA.
+    "keda.sh/v1alpha1/scaledobjects": {"kind": "ScaledObject", "namespaced": True, "subresources": {"status"}},
     "apiextensions.k8s.io/v1/customresourcedefinitions": {"kind": "CustomResourceDefinition",
                                                           "namespaced": False},
     "kopf.dev/v1/clusterkopfpeerings": {"kind": "ClusterKopfPeering", "namespaced": False},

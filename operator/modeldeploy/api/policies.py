@@ -48,6 +48,10 @@ class Autoscaling(ApiModel):
             {"rule": "!has(self.metric) || self.metric != 'cpu' || "
                      "(type(self.target) == int && int(self.target) >= 1 && int(self.target) <= 100)",
              "message": "metric cpu takes a percentage target between 1 and 100"},
+            {"rule": "type(self.target) != string || duration(self.target) > duration('0s')",
+             "message": "a queue time target must be more than 0, such as \"50ms\""},
+            {"rule": "type(self.target) != int || int(self.target) >= 1",
+             "message": "a count target must be at least 1"},
             {"rule": "!has(self.metric) || self.metric != 'cpu' || (has(self.engine) && self.engine != 'builtin')",
              "message": "metric cpu is scaled by engine hpa or keda, not builtin"},
             {"rule": "!has(self.builtin) || !has(self.engine) || self.engine == 'builtin'",
@@ -77,6 +81,9 @@ class Autoscaling(ApiModel):
             yield FieldError("engine", "metric cpu is scaled by engine hpa or keda; set engine: hpa")
         if self.metric == "queueTime" and not isinstance(self.target, str):
             yield FieldError("target", f'metric queueTime takes a duration: write target: "{self.target}ms"')
+        elif isinstance(self.target, str) and self.target_value <= 0:
+            yield FieldError("target", f'a queue time target must be more than 0, not {self.target!r}: '
+                                       f'the queue time to hold replicas at, such as "50ms"')
         elif self.metric != "queueTime" and not isinstance(self.target, int):
             yield FieldError("target", f"metric {self.metric} takes a number, not {self.target!r}")
         elif self.metric == "cpu" and not 1 <= int(self.target) <= 100:

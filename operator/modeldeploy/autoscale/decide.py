@@ -22,9 +22,10 @@ scale-down delay wins, and rates bound one decision. What differs, and why:
   keeps its place (neither idle nor overloaded).
 
 State that matters across restarts (the asked count, the last scale time,
-the capacity) is rebuilt from the API by `State.restored`; like the KPA, a
-restarted autoscaler starts in panic at the asked count, so it never scales
-down before it has a full stable window of fresh data.
+the capacity) is rebuilt from the API by `State.restored`; a restarted
+autoscaler holds the asked count as a floor until it has a full stable window
+of fresh data, so it never scales down on a partial window. It may still scale
+up; the hold is not a panic, and the mode it reports stays what it was.
 """
 
 from __future__ import annotations
@@ -102,13 +103,14 @@ class State:
     recommendations: tuple[tuple[float, int], ...] = ()  # (time, desire) over the scale-down delay
     last_scale_time: float | None = None
     capacity: float | None = None  # requests/s one replica completed while over target
+    restored_at: float | None = None  # rebuilt after a restart: no scale-down below restored_count until
+    restored_count: int = 0  # a stable window of fresh data has been seen
 
     @classmethod
     def restored(cls, asked: int, now: float, last_scale_time: float | None = None,
                  capacity: float | None = None) -> State:
         """The state after a restart, from what the API holds (spec.replicas, status.autoscaling)."""
-        return cls(panic_since=now if asked > 1 else None, panic_max=asked,
-                   last_scale_time=last_scale_time, capacity=capacity)
+        return cls(restored_at=now, restored_count=asked, last_scale_time=last_scale_time, capacity=capacity)
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,12 @@ def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
         desired = max(desired, panic_count, panic_max)  # never down while panicking
         panic_max = desired
 
+    restored_at = state.restored_at
+    if restored_at is not None and now - restored_at < s.stable_window:
+        desired = max(desired, state.restored_count)
+    else:
+        restored_at = None
+
     # The scale-down delay: the highest desire over the delay window.
     recommendations = tuple((t, r) for t, r in state.recommendations if t > now - s.scale_down_delay) + \
         ((now, desired),)
@@ -263,6 +271,7 @@ def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
         desired = samples.asked  # more pods would not schedule either
     mode = "Panic" if panic_since is not None else "Stable"
     new_state = replace(base, panic_since=panic_since, panic_max=panic_max, recommendations=recommendations,
+                        restored_at=restored_at,
                         last_scale_time=now if desired != samples.asked else state.last_scale_time)
     shown = want_panic if mode == "Panic" else want_stable
     reason = "ScaleUp" if desired > samples.asked else "ScaleDown" if desired < samples.asked else "Steady"

@@ -76,7 +76,12 @@ class AutoscaleLoop:
             if now + 1e-9 < entry.due:
                 continue
             entry.due = now + target.settings.tick
-            made[target.key] = self._decide(target, entry, now)
+            try:
+                made[target.key] = self._decide(target, entry, now)
+            except Exception:  # a bug on one ModelDeployment must not stall the others' decisions
+                log.exception("%s/%s: autoscaler decision failed", *target.key)
+                self._metrics.decisions.labels(namespace=target.namespace, modeldeployment=target.name,
+                                               result="Error").inc()
         with self._lock:
             for key in set(self._entries) - seen:
                 self._metrics.forget(key, self._entries.pop(key).metric)
@@ -113,6 +118,10 @@ class AutoscaleLoop:
         if decision.verdict and decision.verdict.reason != before:  # an Event on the transition only
             self._record(target, decision.verdict.reason, decision.verdict.message, True)
         entry.state, entry.decision = decision.state, decision
+        if decision.reason == "NoMetrics" and not decision.left_out and entry.status is None:
+            # Warming up (pods readable, not two scrapes yet): what status.autoscaling holds stands.
+            self._metrics.record(target.key, target.settings.metric, target.settings.target, decision)
+            return decision
         status = autoscaling_status("builtin", target.settings.metric, target.target_text, decision,
                                     last_scale_time=target.last_scale_time, capacity=target.capacity)
         with self._lock:

@@ -14,7 +14,7 @@ class AutoscalerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.decisions = Counter("modeldeploy_autoscaler_decisions", "Builtin autoscaler decisions by result "
-                                 "(ScaleUp, ScaleDown, Steady, NoMetrics).", [*LABELS, "result"], registry=r)
+                                 "(ScaleUp, ScaleDown, Steady, NoMetrics, Error: a decision that failed).", [*LABELS, "result"], registry=r)
         self.scale_writes = Counter("modeldeploy_autoscaler_scale_writes", "Writes to a ModelDeployment's /scale "
                                     "by outcome (ok, error).", [*LABELS, "outcome"], registry=r)
         self.scrape_errors = Counter("modeldeploy_autoscaler_scrape_errors", "Pods whose Triton metrics could not "

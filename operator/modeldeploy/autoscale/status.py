@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from kubernetes.utils.quantity import parse_quantity
+
 from ..api import AutoscalingStatus
 from .decide import Decision, format_value
 from .targets import format_time
+
 
 
 def autoscaling_status(engine: str, metric: str, target: str, decision: Decision | None = None, *,
@@ -36,14 +39,19 @@ def autoscaling_status(engine: str, metric: str, target: str, decision: Decision
     return AutoscalingStatus(**fields).to_wire()
 
 
-def hpa_current_value(hpa_status: dict) -> str | None:
-    """The metric an HPA last read, as status.autoscaling shows it ("72%" of CPU, "12" requests...)."""
-    for metric in hpa_status.get("currentMetrics") or []:
-        current = (metric.get("resource") or metric.get("pods") or metric.get("object") or {}).get("current") or {}
+def hpa_current_value(hpa_status: dict, metric: str) -> str | None:
+    """The metric an HPA last read, as status.autoscaling shows it ("72%" of CPU, "12" requests, "52.3ms")."""
+    for reading in hpa_status.get("currentMetrics") or []:
+        current = (reading.get("resource") or reading.get("pods") or reading.get("object") or {}).get("current") or {}
         if "averageUtilization" in current:
             return f"{current['averageUtilization']}%"
-        if "averageValue" in current:
-            return str(current["averageValue"])
-        if "value" in current:
-            return str(current["value"])
+        quantity = current.get("averageValue", current.get("value"))
+        if quantity is None:
+            continue
+        try:
+            value = float(parse_quantity(str(quantity)))
+        except ValueError:
+            return str(quantity)
+        # Queue time reaches the HPA in the adapter's unit, microseconds per request: shown as the target is.
+        return format_value(value / 1000.0 if metric == "queueTime" else value, metric)
     return None

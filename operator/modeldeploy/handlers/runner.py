@@ -106,10 +106,19 @@ class Controller:
         if scaling is None:
             return None
         if scaling.engine == "builtin":
-            return self.autoscaler.status_of(*key)
+            status = self.autoscaler.status_of(*key)
+            if status is None:
+                # No decision since this operator started: what the API holds stands (a restart writes
+                # nothing and loses no lastScaleTime or capacity), unless it speaks of another setting.
+                held = ((observed.md or {}).get("status") or {}).get("autoscaling") or {}
+                if (held.get("engine"), held.get("metric"), held.get("target")) == \
+                        ("builtin", scaling.metric, str(scaling.target)):
+                    return held
+                return autoscaling_status("builtin", scaling.metric, str(scaling.target))
+            return status
         hpa = (observed.children.get(("HorizontalPodAutoscaler", md.name)) or {}).get("status") or {}
         return autoscaling_status(scaling.engine, scaling.metric, str(scaling.target),
-                                  current_value=hpa_current_value(hpa), desired_replicas=hpa.get("desiredReplicas"))
+                                  current_value=hpa_current_value(hpa, scaling.metric), desired_replicas=hpa.get("desiredReplicas"))
 
     def _autoscaled(self) -> list:
         """The builtin autoscaler's targets: none before the cache is whole, none on a standby."""
@@ -141,6 +150,16 @@ class Controller:
                                                                   for c in (KEDA_CRD, GATEWAY_CRD)))
             self.build_options = options
             self.reconciler.set_options(options)
+
+    def _waiting_for_an_optional_api(self) -> bool:
+        """Some ModelDeployment asks for KEDA or the Gateway API, which the cluster lacked at the last look."""
+        for body in self.cache.md_bodies():
+            spec = body.get("spec") or {}
+            if not self.build_options.keda_available and (spec.get("autoscaling") or {}).get("engine") == "keda":
+                return True
+            if not self.build_options.gateway_available and (spec.get("rollout") or {}).get("trafficRouting"):
+                return True
+        return False
 
     def reconcile(self, key: tuple[str, str]) -> None:
         if self.retry_at.get(key, 0.0) > time.monotonic():
@@ -215,6 +234,8 @@ class Controller:
             if now >= next_resync:
                 next_resync = now + self.options.resync_seconds
                 await asyncio.to_thread(self.probe_api)
+                if self._waiting_for_an_optional_api():
+                    await asyncio.to_thread(self.discover)  # KEDA or the Gateway API installed since: use it
                 keys.update(self.cache.md_keys())
             kinds = self.relists.due(WATCHED_KINDS)
             if kinds:
