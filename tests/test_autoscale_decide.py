@@ -137,6 +137,14 @@ def test_no_readable_pod_means_no_decision_not_zero_load() -> None:
     assert "1 of 1 ready pods could not be scraped" in decision.message
 
 
+def test_a_count_outside_the_bounds_is_brought_inside_even_without_figures() -> None:
+    settings = Settings(metric="queueTime", target=50.0, min_replicas=3, max_replicas=5)
+    below = replay({}, asked=1, start=0, end=0, settings=settings, extra=(ready("a", None, error="refused"),))[0]
+    assert (below.desired, below.reason) == (3, "ScaleUp") and "minReplicas 3" in below.message
+    above = replay({}, asked=8, start=0, end=0, settings=settings)[0]
+    assert (above.desired, above.reason) == (5, "ScaleDown") and "maxReplicas 5" in above.message
+
+
 def test_unschedulable_pods_past_the_grace_freeze_scale_up_with_a_verdict() -> None:
     overloaded = {"a": Load(3500, 500.0, pending=5000, growth=3500)}
     young = PodSample(Pod("gpu-1", ready=False, unschedulable_since=0.0))

@@ -232,6 +232,14 @@ def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
     if want_stable is None and want_panic is None:
         why = f"{len(left_out)} of {n_ready} ready pods could not be scraped" if left_out else \
             "no ready pod with two scrapes yet" if n_ready else "no ready pod"
+        # The bounds hold without figures too (as the HPA's do): a count outside them is brought inside.
+        bounded = min(max(samples.asked, s.min_replicas), s.max_replicas)
+        if bounded != samples.asked:
+            side = f"minReplicas {s.min_replicas}" if bounded > samples.asked else f"maxReplicas {s.max_replicas}"
+            return Decision(bounded, samples.asked, None, None, _mode(state),
+                            "ScaleUp" if bounded > samples.asked else "ScaleDown",
+                            f"scaled {samples.asked} → {bounded}: {side} ({why})",
+                            replace(base, last_scale_time=now), left_out, starting)
         return Decision(samples.asked, samples.asked, None, None, _mode(state), "NoMetrics", why, base,
                         left_out, starting, _limited(stuck, samples.asked, now))
     want_stable = want_stable or want_panic
