@@ -216,27 +216,45 @@ def test_edits_that_touch_neither_pods_nor_counts_still_reach_their_children(api
     assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2") is None, "none of these is a new revision"
 
 
-def test_keda_installed_after_the_operator_started_is_used_within_a_resync(apiserver, operator_process):
-    scaled_objects = f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects"
+def install_crd(api, group: str, plural: str, kind: str) -> None:
+    code, body = api.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": "Namespaced", "names": {"plural": plural, "kind": kind}, "versions": []}})
+    assert code == 201, body
+
+
+OPTIONAL_APIS = {
+    "keda": (("keda.sh", "scaledobjects", "ScaledObject"), "/apis/keda.sh/v1alpha1", "AutoscalerUnavailable",
+             ("autoscaling", {"minReplicas": 1, "maxReplicas": 4, "metric": "pendingRequests", "target": 4,
+                              "engine": "keda"})),
+    "gateway": (("gateway.networking.k8s.io", "httproutes", "HTTPRoute"), "/apis/gateway.networking.k8s.io/v1",
+                "TrafficRoutingUnavailable",
+                ("rollout", {"trafficRouting": {"gatewayApi": {"parentRefs": [{"name": "gateway"}]}}})),
+}
+
+
+@pytest.mark.parametrize("api_name", OPTIONAL_APIS)
+def test_an_optional_api_installed_after_the_operator_started_is_used_within_a_resync(apiserver, operator_process,
+                                                                                     api_name):
+    crd, prefix, reason, (section, asks) = OPTIONAL_APIS[api_name]
+    objects = f"{prefix}/namespaces/{NS}/{crd[1]}"
     md = quickstart()
-    md["spec"]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 4, "metric": "pendingRequests", "target": 4,
-                                 "engine": "keda"}
+    md["spec"][section] = {**md["spec"].get(section, {}), **asks}
     create(apiserver, md)
     degraded = wait_for(lambda: (c := condition(md_of(apiserver), "Degraded")) and c["status"] == "True" and c,
-                        what="Degraded without KEDA")
-    assert degraded["reason"] == "AutoscalerUnavailable" and "keda" in degraded["message"].lower()
-    assert apiserver.get(f"{scaled_objects}/quickstart") is None
-    code, body = apiserver.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "scaledobjects.keda.sh"},
-        "spec": {"group": "keda.sh", "scope": "Namespaced", "names": {"plural": "scaledobjects", "kind": "ScaledObject"},
-                 "versions": []}})
-    assert code == 201, body
-    scaled = wait_for(lambda: apiserver.get(f"{scaled_objects}/quickstart"), timeout=15,
-                      what="the ScaledObject, without an operator restart")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "quickstart"
-    wait_for(lambda: condition(md_of(apiserver), "Degraded")["reason"] != "AutoscalerUnavailable",
-             what="AutoscalerUnavailable cleared")
+                        what=f"Degraded without {api_name}")
+    assert degraded["reason"] == reason
+    assert apiserver.get(f"{objects}/quickstart") is None
+    install_crd(apiserver, *crd)
+    made = wait_for(lambda: apiserver.get(f"{objects}/quickstart"), timeout=15,
+                    what=f"the {crd[2]}, without an operator restart")
+    assert made["metadata"]["ownerReferences"][0]["name"] == "quickstart"
+    wait_for(lambda: condition(md_of(apiserver), "Degraded")["reason"] != reason, what=f"{reason} cleared")
+    settle(apiserver)
+    before = len(apiserver.write_log())
+    time.sleep(3)  # three resyncs: the new kind is watched like any child, never re-applied
+    assert apiserver.write_log()[before:] == []
 
 
 def test_five_rapid_edits_converge_on_the_last(apiserver, operator_process):
