@@ -192,6 +192,31 @@ def test_a_replica_edit_scales_in_place_and_a_pod_edit_is_a_new_revision(apiserv
     wait_for(lambda: md_of(apiserver)["status"]["observedGeneration"] == 3, what="generation 3 observed")
 
 
+def test_turning_the_smoke_test_off_is_no_new_revision_and_opens_the_gates_already_there(apiserver, operator_process):
+    create(apiserver, quickstart())
+    gated = converged(apiserver)[("Deployment", "quickstart-v1")]["spec"]["template"]["spec"]
+    assert gated["readinessGates"] == [{"conditionType": "serving.modeldeploy.io/smoke"}]
+    patch_md(apiserver, "quickstart", {"spec": {"rollout": {"analysis": {"smokeTest": False}}}})
+    wait_for(lambda: md_of(apiserver)["status"]["observedGeneration"] == 2, what="generation 2 observed")
+    settle(apiserver)
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1-2") is None, "a rollout setting is no new revision"
+    assert apiserver.get(f"{DEPLOYMENTS}/quickstart-v1")["spec"]["template"]["spec"]["readinessGates"] == \
+        gated["readinessGates"], "the revision's pods are not rolled for it"
+    # A pod of that revision (say, one that replaces a lost pod) still carries the gate: it must open.
+    add_pod(apiserver, "quickstart-v1-x", {"phase": "Running", "podIP": "127.0.0.1", "containerStatuses": [
+        {"name": "triton", "ready": True, "restartCount": 0, "state": {"running": {}}}]})
+    code, body = apiserver.request("PATCH", f"{PODS}/quickstart-v1-x", {"spec": {"readinessGates": [
+        {"conditionType": "serving.modeldeploy.io/smoke"}]}}, MERGE)
+    assert code == 200, body
+    smoke = wait_for(lambda: condition(apiserver.get(f"{PODS}/quickstart-v1-x"), "serving.modeldeploy.io/smoke"),
+                     what="the gate opened")
+    assert smoke["status"] == "True" and "smoke test off" in smoke["message"]
+    # A new revision made while the test is off has no gate: nothing would open it in a cluster without us.
+    patch_md(apiserver, "quickstart", {"spec": {"model": {"version": "2"}}})
+    v2 = wait_for(lambda: apiserver.get(f"{DEPLOYMENTS}/quickstart-v2"), what="v2")
+    assert "readinessGates" not in v2["spec"]["template"]["spec"]
+
+
 def test_edits_that_touch_neither_pods_nor_counts_still_reach_their_children(apiserver, operator_process):
     hpas = f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"
     md = quickstart()

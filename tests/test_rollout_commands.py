@@ -206,8 +206,8 @@ def test_abort_rolls_back_status_exits_non_zero_and_retry_rolls_out_again(apiser
     watcher = rollout.start("status", "quickstart")
     aborted = rollout("abort", "quickstart")
     assert aborted.returncode == 0, aborted.stderr
-    assert aborted.stdout.startswith("aborting the rollout of revision v2 (version 2) in ml/quickstart: its traffic "
-                                     "and pods go to 0 and revision v1 serves all 1 replica(s) again.")
+    assert aborted.stdout.startswith("aborting the rollout of revision v2 (version 2) in ml/quickstart: revision v1 "
+                                     "grows back to all 1 replica(s) within the GPU budget, then its pods go to 0.")
     code, out, err = finished(watcher)
     assert one_line((code, err), 1) == (
         "ROLLOUT_FAILED: revision v2 (version 2) was rolled back to v1: aborted by request (modeldeploy rollout "

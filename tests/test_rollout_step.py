@@ -175,6 +175,11 @@ def test_promote_skips_an_indefinite_pause_and_abort_rolls_back():
     assert again.state.step == 1, "a request is handled once"
     aborted = run(observed, state=held.state, rollout=rollout, now=T0 + 901, request="abort@8")
     assert aborted.state.phase == "Aborted" and "by request" in aborted.aborted
+    # A healthy canary aborted by request serves until the stable has grown back: the floor holds.
+    assert aborted.replicas == {"v1": 3, "v2": 1}
+    regrown = run([rev("v1", 3, ready=3), rev("v2", 1, ready=1, number=2)], state=aborted.state, rollout=rollout,
+                  now=T0 + 930)
+    assert regrown.replicas == {"v1": 3, "v2": 0}
 
 
 def test_a_promote_sent_while_the_step_is_still_starting_waits_for_it_instead_of_being_dropped():

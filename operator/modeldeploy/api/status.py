@@ -68,6 +68,9 @@ class RolloutStatus(ApiModel):
     aborted_hash: str | None = Field(default=None, description="Pod template of an aborted revision: not retried.")
     aborted_reason: str | None = None
     aborted_at: str | None = None
+    aborted_failing: bool | None = Field(
+        default=None, description="The aborted revision failed (its pods, or the analysis): its pods leave at "
+                                  "once. Otherwise (a request, a deadline) they leave within the GPU budget.")
     last_request: str | None = Field(default=None, description="The last promote/abort/retry request handled.")
     switched_at: str | None = Field(default=None, description="BlueGreen: when traffic moved to the new revision.")
     previous: str | None = Field(default=None, description="BlueGreen: the revision kept warm after the switch.")

@@ -37,10 +37,10 @@ def build_all(md: ModelDeployment, options: BuildOptions = BuildOptions(),
 
 def build_revision(md: ModelDeployment, options: BuildOptions = BuildOptions(),
                    secrets: SecretRevisions = SecretRevisions(), *, rev: str, replicas: int | None = None,
-                   number: int = 1) -> list[dict]:
+                   number: int = 1, smoke_gate: bool | None = None) -> list[dict]:
     """One revision: its config, then its Deployment."""
     return [build_config_map(md, rev),
-            build_deployment(md, options, secrets, rev=rev, replicas=replicas, number=number)]
+            build_deployment(md, options, secrets, rev=rev, replicas=replicas, number=number, smoke_gate=smoke_gate)]
 
 
 def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *, active: str | None,

@@ -22,8 +22,11 @@ TEMPLATE_PLACEHOLDER = "revision"
 
 def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions(),
                      secrets: SecretRevisions = SecretRevisions(), *, rev: str | None = None,
-                     replicas: int | None = None, number: int = 1) -> dict:
-    """The Deployment of one revision: `rev` names it ("v3"), `replicas` is its share of the total."""
+                     replicas: int | None = None, number: int = 1, smoke_gate: bool | None = None) -> dict:
+    """The Deployment of one revision: `rev` names it ("v3"), `replicas` is its share of the total.
+
+    `smoke_gate` overrides spec.rollout.analysis.smokeTest for the pods' readiness gate: a revision that
+    exists keeps the gate it was made with (a toggle of the setting is no reason to roll its pods)."""
     rev = rev or n.default_revision(md)
     return {
         "apiVersion": "apps/v1",
@@ -41,15 +44,19 @@ def build_deployment(md: ModelDeployment, options: BuildOptions = BuildOptions()
             # A revision's template never changes (a change is a new revision), and the rollout sets its
             # replicas within the GPU budget: the Deployment itself never surges.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-            "template": _pod_template(md, options, secrets, rev),
+            "template": _pod_template(md, options, secrets, rev,
+                                      md.spec.rollout.analysis.smoke_test if smoke_gate is None else smoke_gate),
         },
     }
 
 
 def template_hash(md: ModelDeployment, options: BuildOptions = BuildOptions(),
                   secrets: SecretRevisions = SecretRevisions()) -> str:
-    """Names what the pods serve: any change to it (model, config, image, resources, env, key) is a revision."""
-    template = _pod_template(md, options, secrets, TEMPLATE_PLACEHOLDER)
+    """Names what the pods serve: any change to it (model, config, image, resources, env, key) is a revision.
+
+    The smoke gate is a rollout setting, not what pods serve: the hash is of the gated form whatever
+    spec.rollout.analysis.smokeTest says, so turning the smoke test off or on makes no new revision."""
+    template = _pod_template(md, options, secrets, TEMPLATE_PLACEHOLDER, smoke_gate=True)
     return hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
@@ -59,7 +66,8 @@ def revision_spec(md: ModelDeployment) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
-def _pod_template(md: ModelDeployment, options: BuildOptions, secrets: SecretRevisions, rev: str) -> dict:
+def _pod_template(md: ModelDeployment, options: BuildOptions, secrets: SecretRevisions, rev: str,
+                  smoke_gate: bool) -> dict:
     config_text = render_model_config(md)
     pod_spec: dict = {
         "automountServiceAccountToken": False,
@@ -70,7 +78,7 @@ def _pod_template(md: ModelDeployment, options: BuildOptions, secrets: SecretRev
         "containers": [_triton_container(md, options)],
         "volumes": _volumes(md, options, rev),
     }
-    if md.spec.rollout.analysis.smoke_test:
+    if smoke_gate:
         # Ready only once the operator's smoke inference passed on this very pod: no traffic before.
         pod_spec["readinessGates"] = [{"conditionType": n.SMOKE_CONDITION}]
     _add_scheduling(pod_spec, md)

@@ -17,6 +17,11 @@ REVISION_SPEC_ANNOTATION = f"{GROUP}/revision-spec"
 REQUEST_ANNOTATION = f"{GROUP}/rollout-request"
 # The readiness gate a pod passes once the operator's smoke inference succeeded on it.
 SMOKE_CONDITION = f"{GROUP}/smoke"
+
+
+def has_smoke_gate(pod_spec: dict) -> bool:
+    """Whether pods of this spec wait for the operator's smoke inference (their readiness gate) to be Ready."""
+    return any(g.get("conditionType") == SMOKE_CONDITION for g in pod_spec.get("readinessGates") or [])
 # Pods of the operator itself (the chart sets it): the NetworkPolicy lets them smoke-test and scrape.
 OPERATOR_LABEL = f"{GROUP}/operator"
 API_KEY_REVISION_ANNOTATION = f"{GROUP}/api-key-revision"

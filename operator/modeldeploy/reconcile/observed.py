@@ -2,7 +2,7 @@
 
 Reconciles read this instead of the API (zero reads per reconcile, like an
 informer cache). Entries keep only what reconciles look at, so 1,000
-ModelDeployments stay cheap: no managedFields, and only the status of pods.
+ModelDeployments stay cheap: no managedFields, and only the status (and readiness gates) of pods.
 A newer resourceVersion always wins, so a late watch event never undoes what
 a write just returned.
 """
@@ -80,7 +80,11 @@ def _split(body: dict, whole: bool = True) -> tuple[dict, bytes | None]:
         return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}, None
     head_meta = {k: meta[k] for k in _HEAD_META if k in meta}
     if body.get("kind") == "Pod":
-        return {"kind": "Pod", "metadata": head_meta, "status": body.get("status") or {}}, None
+        head = {"kind": "Pod", "metadata": head_meta, "status": body.get("status") or {}}
+        gates = (body.get("spec") or {}).get("readinessGates")
+        if gates:  # the smoke gate opens only the pods that carry it
+            head["spec"] = {"readinessGates": gates}
+        return head, None
     applied = (meta.get("annotations") or {}).get(HASH_ANNOTATION)
     if applied:
         head_meta["annotations"] = {HASH_ANNOTATION: applied}

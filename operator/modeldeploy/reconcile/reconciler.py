@@ -298,8 +298,11 @@ class Reconciler:
         if held is not None and held[0] == layout and generation:
             return held[1]
         md = parsed.md
+        live = wholes.get(target.name)
         objects = build_revision(md, self._options, parsed.secrets, rev=target.name,
-                                 replicas=plan.replicas.get(target.name, 0), number=target.number)
+                                 replicas=plan.replicas.get(target.name, 0), number=target.number,
+                                 smoke_gate=None if live is None else n.has_smoke_gate(
+                                     ((live.get("spec") or {}).get("template") or {}).get("spec") or {}))
         objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
         objects += build_shared(md, self._options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
         desired = [Desired.of(self._owned(obj, md, body)) for obj in objects]
@@ -354,7 +357,7 @@ class Reconciler:
             specs[rev] = held[rev][1]
         for gone in set(held) - set(wholes):
             del held[gone]
-        return {rev: spec for rev, spec in specs.items() if spec.spec.rollout.analysis.smoke_test}
+        return specs
 
     # -- children -----------------------------------------------------------------------------------
 

@@ -59,7 +59,8 @@ class SmokeGate:
         for pod in pods:
             meta = pod["metadata"]
             md = mds.get((meta.get("labels") or {}).get(n.REVISION_LABEL, ""))
-            if md is None or meta.get("deletionTimestamp") or not triton_ready(pod):
+            if md is None or meta.get("deletionTimestamp") or not triton_ready(pod) \
+                    or not n.has_smoke_gate(pod.get("spec") or {}):
                 continue
             ip = (pod.get("status") or {}).get("podIP")
             verdict = _condition(pod, n.SMOKE_CONDITION)
@@ -79,8 +80,13 @@ class SmokeGate:
 
     def _run(self, key: Key, md: ModelDeployment, pod: dict, ip: str, uid: str) -> None:
         try:
-            result = self._smoke(md, f"{ip}:{n.HTTP_PORT}", headers=self._headers(md), timeout=SMOKE_TIMEOUT_SECONDS)
-            ok, message = bool(result.ok), str(result.message)
+            if md.spec.rollout.analysis.smoke_test:
+                result = self._smoke(md, f"{ip}:{n.HTTP_PORT}", headers=self._headers(md),
+                                     timeout=SMOKE_TIMEOUT_SECONDS)
+                ok, message = bool(result.ok), str(result.message)
+            else:
+                # A pod made while the smoke test was on still carries the gate: opened, not left shut.
+                ok, message = True, "smoke test off (spec.rollout.analysis.smokeTest: false)"
             if not ok:
                 with self._lock:
                     self._failed_at[uid] = self._clock()

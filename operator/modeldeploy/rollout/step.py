@@ -109,7 +109,7 @@ class _Stepper:
             if self.request == RETRY:
                 self.events.append(Event("RolloutRetried", f"retrying revision {target.name} as asked"))
                 self.state = replace(self.state, aborted_hash=None, aborted_reason=None, aborted_at=None,
-                                     canary=None)
+                                     aborted_failing=None, canary=None)
             else:
                 return self._held_after_abort(stable)
         if self.request == ABORT and self.state.canary == target.name:
@@ -154,8 +154,11 @@ class _Stepper:
         target = self.inp.target
         reason = self.state.aborted_reason or "aborted"
         want = {stable: self.inp.total, target.name: 0}
+        # A failing revision's pods leave at once, below the floor if need be: they serve errors. A healthy one
+        # (aborted by request, or late) keeps serving until the stable revision has grown back.
+        failing = self.state.aborted_failing is not False
         replicas = allocate(self.revs.values(), want, self.budget, serving=self._serving(stable),
-                            exempt={target.name}, grow_order=[stable])
+                            exempt={target.name} if failing else frozenset(), grow_order=[stable])
         self.state = replace(self.state, phase="Aborted", canary=None, message=(
             f"revision {target.name} was rolled back: {reason}; change the spec or run "
             "`modeldeploy rollout retry` to try again"))
@@ -165,12 +168,12 @@ class _Stepper:
         return self._plan(replicas, roles, {stable: 100}, serving_revision=self._main_service(stable),
                           aborted=reason)
 
-    def _abort(self, stable: str, reason: str) -> Plan:
+    def _abort(self, stable: str, reason: str, failing: bool = False) -> Plan:
         target = self.inp.target
         self.events.append(Event("RolloutAborted", f"revision {target.name} rolled back to {stable}: {reason}",
                                  warning=True))
         self.state = replace(self.state, aborted_hash=target.hash, aborted_reason=reason,
-                             aborted_at=iso(self.inp.now))
+                             aborted_at=iso(self.inp.now), aborted_failing=failing)
         return self._held_after_abort(stable)
 
     def _rolling(self, stable: str) -> Plan:
@@ -188,11 +191,11 @@ class _Stepper:
         canary = self.revs.get(target.name)
         failure = canary.failure() if canary else None
         if failure:
-            return self._abort(stable, failure)
+            return self._abort(stable, failure, failing=True)
         self._count_verdicts()
         if self.state.failed_intervals >= self.spec.analysis.failure_limit:
             return self._abort(stable, f"analysis failed {self.state.failed_intervals} interval(s): "
-                                       f"{self._last_failure()}")
+                                       f"{self._last_failure()}", failing=True)
         if self.spec.strategy == "BlueGreen":
             return self._blue_green(stable)
         if self.spec.strategy == "Recreate":

@@ -114,8 +114,8 @@ def _abort_plan(s: Standing) -> str:
         raise _not_rolling(s, "abort")
     canary = s.revision(s.state.canary)
     name = f"revision {canary.name} (version {canary.version})" if canary else f"version {s.version}"
-    return (f"aborting the rollout of {name} in {s.ref}: its traffic and pods go to 0 and revision "
-            f"{s.state.stable} serves all {s.replicas} replica(s) again. The spec still asks for it: "
+    return (f"aborting the rollout of {name} in {s.ref}: revision {s.state.stable} grows back to all "
+            f"{s.replicas} replica(s) within the GPU budget, then its pods go to 0. The spec still asks for it: "
             f"`modeldeploy rollout retry {s.name}` tries it again, `modeldeploy rollout undo {s.name}` writes "
             f"{s.state.stable}'s spec back")
 
