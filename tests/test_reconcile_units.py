@@ -95,6 +95,15 @@ def test_ready_holds_while_the_stable_serves_through_a_rollout_and_an_abort_degr
     assert any(t.reason == "RolloutAborted" and t.warning for t in transitions)
 
 
+def test_a_recreate_in_progress_waits_for_the_new_versions_pods_not_the_old():
+    outage = Facts(generation=2, stable="v1", stable_version="1", created=True, total=2, floor=2, serving=0,
+                   rollout={"phase": "Progressing", "message": "Recreate: old pods stopping"},
+                   revisions=({"name": "v1", "version": "1", "role": "Stable", "weight": 100},
+                              {"name": "v2", "version": "2", "role": "Canary", "weight": 0}))
+    ready = {c["type"]: c for c in compute_status(outage, None, "T")[0]["conditions"]}["Ready"]
+    assert ready["message"] == "0/2 replicas ready; waiting for pods of version 2"
+
+
 def test_the_worst_pod_failure_names_the_reason():
     pods = [
         {"metadata": {"name": "b"}, "status": {"conditions": [

@@ -16,6 +16,9 @@ import time
 
 import pytest
 
+from modeldeploy.rollout_commands.exits import CommandFailure, ExitCode
+from modeldeploy.rollout_commands.status import status as status_command
+
 from conftest import REPO
 from support.operator_process import wait_for
 from test_cli_messages import EXE
@@ -216,7 +219,8 @@ def test_abort_rolls_back_status_exits_non_zero_and_retry_rolls_out_again(apiser
     md = md_of(apiserver)
     assert condition(md, "Degraded")["reason"] == "RolloutAborted" and replicas(apiserver, "v2") == 0
     assert condition(md, "Ready")["status"] == "True", "v1 served throughout"
-    assert "RolloutAborted" in {e["reason"] for e in apiserver.items(EVENTS)}
+    told = [e["message"] for e in apiserver.items(EVENTS) if e["reason"] == "RolloutAborted"]
+    assert len(told) == 1 and "rolled back to v1" in told[0], f"one Event for one abort: {told}"
     assert one_line(rollout("status", "quickstart", "--no-watch"), 1).startswith("ROLLOUT_FAILED: revision v2")
     assert one_line(rollout("abort", "quickstart"), 5).startswith(
         "NOTHING_TO_DO: nothing to abort: v2 of ml/quickstart was rolled back (aborted by request")
@@ -284,7 +288,7 @@ def test_pause_holds_the_next_rollout_at_its_first_step_and_resume_lets_it_go(ap
 
     resumed = rollout("resume", "quickstart")
     assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.startswith("resumed ml/quickstart: the rollout goes on from CanaryStep 1/2, weight 50%")
+    assert resumed.stdout.strip() == "resumed ml/quickstart: the rollout goes on from CanaryStep 1/2, weight 50%"
     assert "paused" not in md_of(apiserver)["spec"]["rollout"], "the spec reads as before the pause"
     step_until(apiserver, lambda: rollout_status(apiserver).get("phase") == "Stable" and
                rollout_status(apiserver).get("stable") == "v2", ("v1", "v2"), what="completed after resume")
@@ -373,3 +377,23 @@ def test_the_commands_ask_only_what_user_permissions_declare_and_the_operator_ca
     declared = {(p.api_group, p.resource, v) for p in USER_PERMISSIONS for v in p.verbs}
     assert used == declared, "USER_PERMISSIONS (docs/rollouts.md's Role) is what the commands use"
     assert not allowed(MODELDEPLOYMENT, "patch", permissions=PERMISSIONS), "the operator never patches a spec"
+
+
+def test_a_watching_status_waits_for_an_api_server_that_does_not_answer_yet():
+    class Down:
+        reads = 0
+
+        def get(self):
+            self.reads += 1
+            raise CommandFailure(ExitCode.UNAVAILABLE, "the API server did not answer about ml/quickstart")
+
+    said: list[str] = []
+    down = Down()
+    with pytest.raises(CommandFailure) as failure:
+        status_command(down, watch=True, timeout=0.3, out=said.append, poll=0.05)
+    assert failure.value.code is ExitCode.UNAVAILABLE and down.reads > 2
+    assert said == ["the API server did not answer about ml/quickstart; trying again every 0.05s (Ctrl-C stops)"]
+    once = Down()
+    with pytest.raises(CommandFailure):
+        status_command(once, watch=False, timeout=None, out=said.append)
+    assert once.reads == 1, "without --watch it says so at once"

@@ -355,6 +355,16 @@ def test_blue_green_switches_once_and_keeps_the_old_copy_warm(total):
         assert serving >= total, "the main Service always has a full copy behind it"
 
 
+def test_the_outage_is_measured_from_the_moment_not_the_second_it_began():
+    rollout = Rollout(strategy="Recreate", maxSurge=0, maxUnavailable=0)
+    start = run([rev("v1", 0, terminating=1)], total=1, rollout=rollout, now=T0 + 0.9,
+                state=RolloutStatus(stable="v1", canary="v2", phase="Progressing", step=0))
+    assert start.state.outage_started_at
+    back = run([rev("v1", 0), rev("v2", 1, ready=1, number=2)], total=1, rollout=rollout, now=T0 + 3.1,
+               state=start.state)
+    assert back.state.outage_seconds == pytest.approx(2.2)
+
+
 @pytest.mark.parametrize("total, surge", [(1, 0), (3, 0), (3, 1)])
 def test_recreate_stops_the_old_pods_before_starting_new_ones_and_reports_the_outage(total, surge):
     rollout = Rollout(strategy="Recreate", maxSurge=surge, maxUnavailable=0)

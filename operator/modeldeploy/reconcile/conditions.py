@@ -96,7 +96,10 @@ def verdicts(facts: Facts) -> list[Verdict]:
     elif not_ready_models(facts.pods):
         ready = (FALSE, "ModelNotReady", f"{counts}; Triton is running but the model is not ready yet")
     else:
-        ready = (FALSE, "RollingOut", f"{counts}; waiting for pods of version {facts.stable_version}")
+        # Mid-rollout the pods awaited are the new version's (Recreate stops the old ones first).
+        coming = next((r.get("version") for r in facts.revisions if r.get("role") in ("Canary", "Preview")), None)
+        ready = (FALSE, "RollingOut", f"{counts}; waiting for pods of version "
+                                      f"{(coming if rolling else None) or facts.stable_version}")
 
     if rolling:
         phase = (facts.rollout or {}).get("phase")

@@ -482,7 +482,10 @@ class Reconciler:
         meta = body["metadata"]
         self._cache.put_md(self._client.patch_status(meta.get("namespace", "default"), meta["name"], patch))
         writes = 1
-        events = [transition_event(body, t, now, self._instance) for t in transitions]
+        # A transition the rollout's own Event already tells (with more detail) is not told twice.
+        told = {reason for reason, _, _ in facts.events}
+        events = [transition_event(body, t, now, self._instance) for t in transitions
+                  if not (t.status == "True" and t.reason in told)]
         events += [build_event(body, reason, message, warning=warning, now=now, instance=self._instance)
                    for reason, message, warning in facts.events]
         for event in events:

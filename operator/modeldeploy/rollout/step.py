@@ -67,8 +67,11 @@ def replace(obj, **changes):  # noqa: ANN001, ANN201 - frozen dataclasses and fr
     return obj.model_copy(update=changes)
 
 
-def iso(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(t: float, millis: bool = False) -> str:
+    moment = datetime.datetime.fromtimestamp(t, datetime.UTC)
+    if millis:  # for a duration measured from it: whole seconds would add up to a second to it
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def epoch(text: str | None) -> float | None:
@@ -303,7 +306,7 @@ class _Stepper:
                             grow_order=[target.name])
         serving_now = sum(r.ready for r in self.revs.values())
         if serving_now == 0 and not self.state.outage_started_at:
-            self.state = replace(self.state, outage_started_at=iso(now))
+            self.state = replace(self.state, outage_started_at=iso(now, millis=True))
         new = self.revs.get(target.name)
         if new is not None and new.ready >= 1 and self.state.outage_started_at and self.state.outage_seconds is None:
             self.state = replace(self.state, outage_seconds=round(now - epoch(self.state.outage_started_at), 1))

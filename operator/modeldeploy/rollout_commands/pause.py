@@ -35,5 +35,6 @@ def resume(session: Session) -> list[str]:
     # null removes the field (false is its default): the spec reads as before the pause, as Git has it.
     session.patch({"spec": {"rollout": {"paused": None}}})
     if s.rolling:
-        return [f"resumed {s.ref}: the rollout goes on from {s.progress or s.state.phase}"]
+        where = (s.progress or s.state.phase).split(": paused")[0]  # the step, not why it was held
+        return [f"resumed {s.ref}: the rollout goes on from {where}"]
     return [f"resumed {s.ref}"]

@@ -22,7 +22,7 @@ POLL_SECONDS = 1.0
 def status(session: Session, *, watch: bool, timeout: float | None, out: Callable[[str], None],
            poll: float = POLL_SECONDS) -> int:
     deadline = time.monotonic() + timeout if timeout else None
-    standing = Standing.of(session.get())
+    standing = _first_reading(session, watch, deadline, out, poll)
     for line in describe(standing):
         out(line)
     last = None
@@ -44,6 +44,23 @@ def status(session: Session, *, watch: bool, timeout: float | None, out: Callabl
                                                    f"{timeout:g}s; it stands at: {line}")
         time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
         standing = _read_again(session, standing)
+
+
+def _first_reading(session: Session, watch: bool, deadline: float | None, out: Callable[[str], None],
+                   poll: float) -> Standing:
+    """Watching, an API server that does not answer yet is waited for (said once), up to --timeout."""
+    told = False
+    while True:
+        try:
+            return Standing.of(session.get())
+        except CommandFailure as failure:
+            if not watch or failure.code is not ExitCode.UNAVAILABLE or \
+                    (deadline is not None and time.monotonic() >= deadline):
+                raise
+            if not told:
+                out(f"{failure.reason}; trying again every {poll:g}s (Ctrl-C stops)")
+                told = True
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
 
 
 def _read_again(session: Session, before: Standing) -> Standing:
