@@ -29,3 +29,10 @@ def test_the_same_spec_has_no_change_and_a_missing_one_says_so():
     spec = {"model": {"version": "1"}}
     assert changes(spec, dict(spec)) == []
     assert changes(None, spec) == ["spec not recorded"]
+
+
+def test_an_entry_added_to_an_empty_list_reads_as_that_entry_added():
+    before = {"runtime": {"env": []}}
+    after = {"runtime": {"env": [{"name": "PROBE", "value": "1"}]}}
+    assert changes(before, after) == ["runtime.env[0].name: PROBE (added)", "runtime.env[0].value: 1 (added)"]
+    assert changes(after, before) == ["runtime.env[0].name: PROBE (removed)", "runtime.env[0].value: 1 (removed)"]

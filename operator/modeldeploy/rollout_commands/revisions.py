@@ -82,12 +82,14 @@ def changes(before: dict | None, after: dict | None) -> list[str]:
 
 
 def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
+    if isinstance(value, (dict, list)) and not value:
+        return {}  # an empty list or map is no leaf: `env: []` gaining an entry is that entry, added
+    if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
             out.update(_leaves(item, f"{prefix}.{key}" if prefix else key))
         return out
-    if isinstance(value, list) and value:
+    if isinstance(value, list):
         out = {}
         for index, item in enumerate(value):
             out.update(_leaves(item, f"{prefix}[{index}]"))
