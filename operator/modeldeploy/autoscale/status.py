@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from kubernetes.utils.quantity import parse_quantity
-
 from ..api import AutoscalingStatus
+from ..clients.quantity import quantity_value
 from .decide import Decision, format_value
 from .targets import format_time
-
 
 
 def autoscaling_status(engine: str, metric: str, target: str, decision: Decision | None = None, *,
@@ -49,7 +47,7 @@ def hpa_current_value(hpa_status: dict, metric: str) -> str | None:
         if quantity is None:
             continue
         try:
-            value = float(parse_quantity(str(quantity)))
+            value = quantity_value(str(quantity))
         except ValueError:
             return str(quantity)
         # Queue time reaches the HPA in the adapter's unit, microseconds per request: shown as the target is.

@@ -10,3 +10,8 @@ def same_quantity(a: str, b: str) -> bool:
         return parse_quantity(a) == parse_quantity(b)
     except (ValueError, TypeError):
         return False
+
+
+def quantity_value(text: str) -> float:
+    """A quantity as a number ("52300m" → 52.3); ValueError when it is none."""
+    return float(parse_quantity(text))
