@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .arg_types import positive_float, positive_int, tcp_port
 from .errors import ExitCode, RuntimeFailure
 from .fetch_options import add_fetch_options, fetch_settings
 
@@ -55,13 +56,16 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     package.set_defaults(func=_guard(_package))
 
     serve = sub.add_parser("serve", help="serve a ModelDeployment locally through a real Triton (no cluster)")
-    serve.add_argument("-f", "--filename", required=True)
+    serve.add_argument("-f", "--filename", required=True, help=_FILENAME_HELP)
     serve.add_argument("--name", help="which ModelDeployment, when the file holds several")
-    serve.add_argument("--http-port", type=int)
-    serve.add_argument("--grpc-port", type=int)
-    serve.add_argument("--metrics-port", type=int)
-    serve.add_argument("--workdir", type=Path, help="where fetched models and the repository go")
-    serve.add_argument("--ready-timeout", type=float, default=120.0)
+    serve.add_argument("--http-port", type=tcp_port, help="Triton's HTTP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--grpc-port", type=tcp_port, help="Triton's gRPC port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--metrics-port", type=tcp_port,
+                       help="Triton's Prometheus /metrics port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--workdir", type=Path, help="where fetched models and the repository go (default: "
+                                                    "~/.cache/modeldeploy/serve/NAMESPACE-NAME); one serve at a time")
+    serve.add_argument("--ready-timeout", type=positive_float, default=120.0, metavar="SECONDS",
+                       help="seconds to wait for the model to load and answer (default: %(default)s)")
     serve.add_argument("--once", action="store_true", help="answer one inference over HTTP and gRPC, then stop")
     serve.set_defaults(func=_guard(lambda args: _serve(args, load)))
 
@@ -76,6 +80,9 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
 
     from .tune import add_tune_command  # noqa: PLC0415 - the tune options and logic live in their own module
     add_tune_command(sub, lambda args: _pick(load, args.filename, args.name), _guard)
+
+
+_FILENAME_HELP = "YAML file with the ModelDeployment (choose with --name when it holds several), or - for stdin"
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
