@@ -243,3 +243,19 @@ def test_infer_with_a_malformed_url_is_a_usage_error() -> None:
         proc = modeldeploy("infer", "-f", quickstart, "--url", url)
         assert proc.returncode == 2
         assert proc.stderr.strip() == f"USAGE: --url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)"
+
+
+@pytest.mark.parametrize("data, message", [
+    ('{"INPUT_0": [[1]]}', "USAGE: --data names 'INPUT_0', which the model does not take; its inputs are INPUT__0 "
+                           "(spec.model.config.inputs)"),
+    ('[[1, 2]]', 'USAGE: --data is a JSON list, not an object: write {"INPUT__0": [[...]]}, one nested list per '
+                 'input'),
+    ('{"INPUT__0": "abc"}', 'USAGE: --data INPUT__0: "abc" is not a nested list of FP32 values'),
+    ('{"INPUT__0": [[1, 2], [3]]}', "USAGE: --data INPUT__0: not a nested list of FP32 values of one shape"),
+])
+def test_infer_data_that_does_not_fit_the_inputs_is_a_usage_error(data: str, message: str) -> None:
+    # Checked before any request: nothing needs to listen at --url.
+    proc = modeldeploy("infer", "-f", str(REPO / "examples" / "quickstart.yaml"), "--url", "127.0.0.1:9",
+                       "--data", data)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
