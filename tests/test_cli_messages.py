@@ -259,3 +259,36 @@ def test_infer_data_that_does_not_fit_the_inputs_is_a_usage_error(data: str, mes
                        "--data", data)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_one_large_anchor_repeated_by_aliases_is_refused_without_expanding_it(tmp_path: Path) -> None:
+    big = "x" * (3 << 20)  # 3 MiB: under the file limit once, gigabytes once its 999 aliases are expanded
+    aliases = "".join(f"    a{i}: *s\n" for i in range(1, 1000))
+    raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata:\n  name: demo\n"
+           f"  annotations:\n    a0: &s {big}\n{aliases}spec:\n  model: {{uri: 's3://b/m.onnx', version: '1', "
+           "format: onnx}\n")
+    start = time.monotonic()
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=raw), timeout=60)
+    assert time.monotonic() - start < 20
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("its aliases expand to more than 4 MiB of text (an anchor repeated by "
+                                        "aliases?); a ModelDeployment is a few KiB: refused before parsing it")
+
+
+@pytest.mark.parametrize("raw, line", [
+    ("  replicas: 1\n  replicas: 3\n", "key 'replicas' appears twice in one mapping (lines 6 and 7)"),
+    ("  runtime: {resources: {cpu: '1', cpu: '2'}}\n", "key 'cpu' appears twice in one mapping (lines 6 and 6)"),
+])
+def test_a_duplicate_key_is_an_error_naming_it_and_its_lines(tmp_path: Path, raw: str, line: str) -> None:
+    head = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
+            "  model: {uri: 's3://b/m.onnx', version: '1', format: onnx}\n")
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=head + raw))
+    assert proc.returncode == 1 and line in proc.stderr and "only the last would count: keep one" in proc.stderr
+
+
+def test_merge_keys_overriding_a_merged_value_are_no_duplicate(tmp_path: Path) -> None:
+    raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
+           "  model: {uri: 's3://b/m.onnx', version: '1', format: onnx}\n"
+           "  runtime:\n    resources:\n      <<: &base {cpu: '1', memory: 1Gi}\n      cpu: '2'\n")
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=raw))
+    assert proc.returncode == 0, proc.stderr
