@@ -33,11 +33,13 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     digest.set_defaults(func=_guard(_digest))
 
     build = sub.add_parser("build-repo", help="lay out a Triton model repository from a fetched artifact")
-    build.add_argument("--source", type=Path, required=True)
-    build.add_argument("--repository", type=Path, required=True)
-    build.add_argument("--model", required=True)
-    build.add_argument("--version", required=True)
-    build.add_argument("--format", required=True, choices=["onnx", "torchscript", "tensorrt", "python", "savedmodel"])
+    build.add_argument("--source", type=Path, required=True, help="the fetched artifact: fetch's DEST folder")
+    build.add_argument("--repository", type=Path, required=True,
+                       help="the model repository folder Triton reads (--model-repository)")
+    build.add_argument("--model", required=True, help="the model's name in the repository (spec.model.name)")
+    build.add_argument("--version", required=True, help="the version folder to create, e.g. 1 (spec.model.version)")
+    build.add_argument("--format", required=True, choices=["onnx", "torchscript", "tensorrt", "python", "savedmodel"],
+                       help="spec.model.format: decides the file name Triton's backend expects")
     build.add_argument("--config", type=Path, required=True, help="config.pbtxt to install")
     build.set_defaults(func=_guard(_build_repo))
 
@@ -160,6 +162,9 @@ def _pick(load: Callable[[str], Any], filename: str, name: str | None) -> Any:
     candidates = [md for md in result.model_deployments if name in (None, md.name)]
     if len(candidates) != 1:
         names = ", ".join(md.name for md in result.model_deployments)
+        if name is not None:
+            raise RuntimeFailure(ExitCode.USAGE, f"--name {name}: {filename} holds no ModelDeployment of that name; "
+                                                 f"it holds {names}")
         raise RuntimeFailure(ExitCode.USAGE, f"{filename} holds {names or 'no match'}; choose one with --name")
     return candidates[0]
 
