@@ -179,6 +179,16 @@ BAD = [
         "maxReplicas": 3, "target": "50ms", "engine": "keda",
         "behavior": {"scaleDown": {"policies": [{"type": "Replicas", "value": 1, "periodSeconds": 60}]}}})),
      "spec.autoscaling.behavior.scaleDown.policies[0].type", "must be one of"),
+    ("namespace not a DNS label", with_(("metadata.namespace", "Bad_NS")), "metadata.namespace",
+     "must be a DNS-1123 label"),
+    ("label key with a space", with_(("metadata.labels", {"a b": "c"})), "metadata.labels",
+     "key 'a b': a key must be at most 63 letters"),
+    ("label key with two slashes", with_(("metadata.labels", {"x/y/z": "d"})), "metadata.labels",
+     "key 'x/y/z': the part before \"/\" must be one DNS subdomain"),
+    ("label value with a space", with_(("metadata.labels", {"team": "a b"})), "metadata.labels",
+     "value of 'team' ('a b'): a label value is empty or at most 63"),
+    ("annotation key with a bang", with_(("metadata.annotations", {"bad key!": "v"})), "metadata.annotations",
+     "key 'bad key!'"),
 ]
 
 
@@ -200,8 +210,13 @@ PYTHON_ONLY = {"unknown field", "hostNetwork passthrough", "serviceAccountName p
                "credentialsSecret at its old place", "api key env set by hand"}
 
 
-@pytest.mark.parametrize("case,doc,path,words", [b for b in BAD if b[0] not in PYTHON_ONLY],
-                         ids=[b[0] for b in BAD if b[0] not in PYTHON_ONLY])
+# The API server checks metadata itself (ObjectMeta validation), not through the CRD's schema.
+METADATA = {"namespace not a DNS label", "label key with a space", "label key with two slashes",
+            "label value with a space", "annotation key with a bang"}
+
+
+@pytest.mark.parametrize("case,doc,path,words", [b for b in BAD if b[0] not in PYTHON_ONLY | METADATA],
+                         ids=[b[0] for b in BAD if b[0] not in PYTHON_ONLY | METADATA])
 def test_the_crd_refuses_what_the_models_refuse(case: str, doc: dict, path: str, words: str) -> None:
     assert api_server_rejections(doc), f"the CRD would accept {case!r}, which the models refuse"
 
@@ -211,6 +226,12 @@ def test_examples_are_valid_for_models_and_crd(example) -> None:
     for doc in yaml.safe_load_all(example.read_text()):
         parse_model_deployment(doc)
         assert api_server_rejections(doc) == []
+
+
+def test_usual_label_and_annotation_keys_are_accepted() -> None:
+    md = parse_model_deployment(with_(("metadata.labels", {"app.kubernetes.io/name": "resnet", "tier": ""}),
+                                      ("metadata.annotations", {"example.com/owner": "team a, b!"})))
+    assert md.metadata.labels["app.kubernetes.io/name"] == "resnet"
 
 
 def test_minimal_spec_gets_documented_defaults() -> None:

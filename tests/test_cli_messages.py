@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -243,3 +244,150 @@ def test_infer_with_a_malformed_url_is_a_usage_error() -> None:
         proc = modeldeploy("infer", "-f", quickstart, "--url", url)
         assert proc.returncode == 2
         assert proc.stderr.strip() == f"USAGE: --url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)"
+
+
+@pytest.mark.parametrize("data, message", [
+    ('{"INPUT_0": [[1]]}', "USAGE: --data names 'INPUT_0', which the model does not take; its inputs are INPUT__0 "
+                           "(spec.model.config.inputs)"),
+    ('[[1, 2]]', 'USAGE: --data is a JSON list, not an object: write {"INPUT__0": [[...]]}, one nested list per '
+                 'input'),
+    ('{"INPUT__0": "abc"}', 'USAGE: --data INPUT__0: "abc" is not a nested list of FP32 values'),
+    ('{"INPUT__0": [[1, 2], [3]]}', "USAGE: --data INPUT__0: not a nested list of FP32 values of one shape"),
+])
+def test_infer_data_that_does_not_fit_the_inputs_is_a_usage_error(data: str, message: str) -> None:
+    # Checked before any request: nothing needs to listen at --url.
+    proc = modeldeploy("infer", "-f", str(REPO / "examples" / "quickstart.yaml"), "--url", "127.0.0.1:9",
+                       "--data", data)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_one_large_anchor_repeated_by_aliases_is_refused_without_expanding_it(tmp_path: Path) -> None:
+    big = "x" * (3 << 20)  # 3 MiB: under the file limit once, gigabytes once its 999 aliases are expanded
+    aliases = "".join(f"    a{i}: *s\n" for i in range(1, 1000))
+    raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata:\n  name: demo\n"
+           f"  annotations:\n    a0: &s {big}\n{aliases}spec:\n  model: {{uri: 's3://b/m.onnx', version: '1', "
+           "format: onnx}\n")
+    start = time.monotonic()
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=raw), timeout=60)
+    assert time.monotonic() - start < 20
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("its aliases expand to more than 4 MiB of text (an anchor repeated by "
+                                        "aliases?); a ModelDeployment is a few KiB: refused before parsing it")
+
+
+@pytest.mark.parametrize("raw, line", [
+    ("  replicas: 1\n  replicas: 3\n", "key 'replicas' appears twice in one mapping (lines 6 and 7)"),
+    ("  runtime: {resources: {cpu: '1', cpu: '2'}}\n", "key 'cpu' appears twice in one mapping (lines 6 and 6)"),
+])
+def test_a_duplicate_key_is_an_error_naming_it_and_its_lines(tmp_path: Path, raw: str, line: str) -> None:
+    head = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
+            "  model: {uri: 's3://b/m.onnx', version: '1', format: onnx}\n")
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=head + raw))
+    assert proc.returncode == 1 and line in proc.stderr and "only the last would count: keep one" in proc.stderr
+
+
+def test_merge_keys_overriding_a_merged_value_are_no_duplicate(tmp_path: Path) -> None:
+    raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
+           "  model: {uri: 's3://b/m.onnx', version: '1', format: onnx}\n"
+           "  runtime:\n    resources:\n      <<: &base {cpu: '1', memory: 1Gi}\n      cpu: '2'\n")
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=raw))
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- the operator: an unreachable API server, flags out of range -------------------------------------------
+
+def test_operator_with_an_unreachable_api_server_names_it_and_exits_4(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "abc"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+    env = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "KUBERNETES_SERVICE_HOST": ""}
+    proc = modeldeploy("operator", "--all-namespaces", env=env, timeout=120)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"modeldeploy operator: API server at 127.0.0.1:{port} unreachable: connection refused; check that the "
+        "cluster is up and that KUBECONFIG (or the pod's in-cluster config) points at it")
+    assert "unexpected error" not in proc.stderr
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--metrics-port", "70000"], "argument --metrics-port: 70000 is out of range: give a TCP port from 1 to 65535"),
+    (["--health-port", "0"], "argument --health-port: 0 is out of range"),
+    (["--metrics-port", "9000", "--health-port", "9000"], "argument --health-port: 9000 is also --metrics-port"),
+    (["--peering-lifetime", "0"], "argument --peering-lifetime: 0 is out of range: give a whole number of at least 1"),
+    (["--peering-lifetime", "-3"], "argument --peering-lifetime: -3 is out of range"),
+])
+def test_operator_flags_out_of_range_are_usage_errors(tmp_path: Path, flags: list[str], words: str) -> None:
+    env = {"KUBECONFIG": str(tmp_path / "missing"), "KUBERNETES_SERVICE_HOST": ""}
+    proc = modeldeploy("operator", "--all-namespaces", *flags, env=env)
+    assert proc.returncode == 2
+    assert words in proc.stderr.strip().splitlines()[-1]
+
+
+# -- flags checked where they are read: usage errors (exit 2), never exit 70 -----------------------------------
+
+QUICKSTART = str(REPO / "examples" / "quickstart.yaml")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["fetch", "s3://models/m/", "/tmp/unused", "--endpoint", "127.0.0.1:18555"],
+     "argument --endpoint: '127.0.0.1:18555': write the endpoint as a URL with its scheme, e.g. "
+     "http://127.0.0.1:18555"),
+    (["fetch", "file:///nowhere", "/tmp/unused", "--tree-sha256", "abc"],
+     "argument --tree-sha256: 'abc' is not a sha256: write its 64 lowercase hex digits"),
+    (["fetch", "file:///nowhere", "/tmp/unused", "--sha256", "Z" * 64], "argument --sha256: "),
+    (["fetch", "file:///nowhere", "/tmp/unused", "--max-bytes", "-5"], "argument --max-bytes: -5 is out of range"),
+    (["fetch", "file:///nowhere", "/tmp/unused", "--parallel", "0"], "argument --parallel: 0 is out of range"),
+    (["tune", "-f", QUICKSTART, "--instances", "0"], "argument --instances: '0': write comma-separated integers >= 1"),
+    (["tune", "-f", QUICKSTART, "--concurrency", "0"], "argument --concurrency: 0 is out of range"),
+    (["tune", "-f", QUICKSTART, "--window-ms", "0"], "argument --window-ms: 0 is out of range"),
+    (["serve", "-f", QUICKSTART, "--ready-timeout", "0"], "argument --ready-timeout: 0 is out of range"),
+])
+def test_flags_out_of_range_are_usage_errors_before_any_work(args: list[str], words: str) -> None:
+    proc = modeldeploy(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert words in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_preferred_batch_over_max_batch_size_is_a_usage_error() -> None:
+    proc = modeldeploy("tune", "-f", QUICKSTART, "--preferred", "999", "--instances", "1", "--delays", "500")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("USAGE: --preferred 999: over spec.model.config.maxBatchSize (64); give sizes up "
+                                   "to 64, or 'none'")
+
+
+def test_serve_with_a_name_the_file_lacks_names_it() -> None:
+    proc = modeldeploy("serve", "-f", QUICKSTART, "--name", "zzz")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"USAGE: --name zzz: {QUICKSTART} holds no ModelDeployment of that name; it holds " \
+                                  "quickstart"
+
+
+def test_render_takes_every_file_given() -> None:
+    proc = modeldeploy("render", "--local", "-f", QUICKSTART, "-f", str(REPO / "examples" / "resnet50-onnx-gpu.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    names = {doc["metadata"]["name"] for doc in yaml.safe_load_all(proc.stdout) if doc}
+    assert {"quickstart", "resnet50"} <= names
+
+
+def _flags(command: str) -> list:
+    """The options of one `modeldeploy COMMAND`, --help left out."""
+    from modeldeploy.cli import _parser  # noqa: PLC0415
+    commands = next(a for a in _parser()._actions if isinstance(a.choices, dict) and command in a.choices)
+    return [a for a in commands.choices[command]._actions if a.option_strings and a.dest != "help"]
+
+
+@pytest.mark.parametrize("command", ["serve", "infer", "tune", "package", "build-repo", "fetch", "operator"])
+def test_every_flag_says_what_it_is_for(command: str) -> None:
+    silent = [a.option_strings[-1] for a in _flags(command) if not a.help]
+    assert silent == [], f"{command}: flags without help text"
+
+
+def test_the_operator_docs_list_every_flag() -> None:
+    table = (REPO / "docs" / "operator.md").read_text()
+    assert [a.option_strings[-1] for a in _flags("operator") if f"`{a.option_strings[-1]}" not in table] == []

@@ -50,6 +50,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return
         super().do_GET()
 
+    def end_headers(self) -> None:
+        # An ETag from the file's size and time, as static file servers and object stores give one.
+        path = Path(self.translate_path(self.path))
+        if path.is_file():
+            stat = path.stat()
+            self.send_header("ETag", f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"')
+        super().end_headers()
+
 
 @pytest.fixture
 def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
@@ -95,6 +103,61 @@ def test_idempotent_second_fetch_downloads_nothing(http_root: tuple[str, Path], 
     fetch(f"{url}/model.onnx", tmp_path / "out", sha256=_sha(ONNX_BYTES))
     again = fetch(f"{url}/model.onnx", tmp_path / "out", sha256=_sha(ONNX_BYTES))
     assert again.reused and _Handler.hits.count("/model.onnx") == 1
+
+
+# -- nothing pinned: a fetched copy is reused only while the source provably did not change ----------------
+
+
+def _package_into(folder: Path, weights: bytes) -> None:
+    """What `modeldeploy package -o folder` does to a folder served before: new files in place."""
+    folder.mkdir(exist_ok=True)
+    (folder / "model.pt").write_bytes(weights)
+    (folder / "config.txt").write_text(f"{len(weights)}\n")
+
+
+def test_a_folder_repackaged_in_place_is_fetched_again(tmp_path: Path) -> None:
+    _package_into(tmp_path / "model", b"old weights")
+    fetch("file:model", tmp_path / "out", base_dir=tmp_path)
+    _package_into(tmp_path / "model", b"new weights, another model")
+    again = fetch("file:model", tmp_path / "out", base_dir=tmp_path)
+    assert not again.reused
+    assert (tmp_path / "out" / "model.pt").read_bytes() == b"new weights, another model"
+
+
+def test_a_same_size_rewrite_of_a_file_is_fetched_again(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"A" * 64)
+    fetch("file:model.onnx", tmp_path / "out", base_dir=tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"B" * 64)
+    assert not fetch("file:model.onnx", tmp_path / "out", base_dir=tmp_path).reused
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == b"B" * 64
+
+
+def test_an_unchanged_folder_is_reused(tmp_path: Path) -> None:
+    _package_into(tmp_path / "model", b"weights")
+    fetch("file:model", tmp_path / "out", base_dir=tmp_path)
+    assert fetch("file:model", tmp_path / "out", base_dir=tmp_path).reused
+
+
+def test_http_without_a_digest_is_reused_only_while_its_etag_holds(http_root: tuple[str, Path],
+                                                                   tmp_path: Path) -> None:
+    url, root = http_root
+    (root / "model.onnx").write_bytes(ONNX_BYTES)
+    fetch(f"{url}/model.onnx", tmp_path / "out")
+    fetch(f"{url}/model.onnx", tmp_path / "out")  # records the ETag it checked
+    assert fetch(f"{url}/model.onnx", tmp_path / "out").reused
+    (root / "model.onnx").write_bytes(ONNX_BYTES[::-1])
+    assert not fetch(f"{url}/model.onnx", tmp_path / "out").reused
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == ONNX_BYTES[::-1]
+
+
+def test_the_fetch_command_into_an_existing_folder_gets_the_new_model(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _package_into(tmp_path / "model", b"old")
+    assert main(["fetch", f"file://{tmp_path}/model", str(tmp_path / "out")]) == 0
+    _package_into(tmp_path / "model", b"newer")
+    assert main(["fetch", f"file://{tmp_path}/model", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("fetched: ")
+    assert (tmp_path / "out" / "model.pt").read_bytes() == b"newer"
 
 
 def test_http_errors_have_distinct_codes(http_root: tuple[str, Path], tmp_path: Path) -> None:

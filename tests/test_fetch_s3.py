@@ -92,6 +92,18 @@ def test_folder_keeps_its_nested_layout_and_matches_the_local_digest(settings: S
     assert result.tree_sha256 == expected
 
 
+def test_a_folder_without_a_digest_is_reused_only_while_its_listing_holds(s3: S3Server, settings: StorageSettings,
+                                                                          tmp_path: Path) -> None:
+    client = s3.client()
+    client.put_object(Bucket="models", Key="mutable/1/model.onnx", Body=b"old")
+    fetch("s3://models/mutable/", tmp_path / "out", settings=settings)
+    fetch("s3://models/mutable/", tmp_path / "out", settings=settings)  # records the listing it checked
+    assert fetch("s3://models/mutable/", tmp_path / "out", settings=settings).reused
+    client.put_object(Bucket="models", Key="mutable/1/model.onnx", Body=b"new")
+    assert not fetch("s3://models/mutable/", tmp_path / "out", settings=settings).reused
+    assert (tmp_path / "out" / "1" / "model.onnx").read_bytes() == b"new"
+
+
 def test_a_wrong_tree_digest_fails_closed(settings: StorageSettings, tmp_path: Path) -> None:
     with pytest.raises(RuntimeFailure) as caught:
         fetch("s3://models/ensemble/", tmp_path / "out", tree_sha256="0" * 64, settings=settings)

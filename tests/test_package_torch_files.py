@@ -60,14 +60,18 @@ def _python(folder: Path, code: str) -> None:
     subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=folder, check=True, timeout=120)
 
 
+def _saved_by(folder: Path, module: str, source: str, save: str) -> Path:
+    """folder with module.py holding source, and what the code `save` saved with it."""
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(source)
+    _python(folder, f"import torch, {module}; torch.manual_seed(0); {save}")
+    return folder
+
+
 @pytest.fixture
 def beside(tmp_path: Path) -> Path:
     """model.pt saved with torch.save(model), its class in tinynet.py next to it."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    (folder / "tinynet.py").write_text(TINYNET)
-    _python(folder, "import torch, tinynet; torch.manual_seed(0); torch.save(tinynet.TinyNet(), 'model.pt')")
-    return folder
+    return _saved_by(tmp_path / "models", "tinynet", TINYNET, "torch.save(tinynet.TinyNet(), 'model.pt')")
 
 
 def test_a_class_beside_the_model_is_found(beside: Path, tmp_path: Path) -> None:
@@ -183,3 +187,80 @@ def test_int8_on_a_model_without_linear_layers_is_refused(tmp_path: Path) -> Non
     proc = modeldeploy("package", str(tmp_path / "conv.pt"), "--quantize", "int8", "--example-input", "1x1x8x8",
                        "-o", str(tmp_path / "q"))
     assert proc.returncode == 2 and "converts Linear layers, and this model has none" in proc.stderr
+
+
+# -- package never overwrites what it did not write ----------------------------------------------------------
+
+TRAINING_CODE = "# my training code\nimport torch\n\n\nclass Net(torch.nn.Module):\n" \
+                "    def __init__(self):\n        super().__init__()\n        self.l = torch.nn.Linear(16, 4)\n\n" \
+                "    def forward(self, x):\n        return self.l(x)\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A training folder: the user's model.py and the state dict it trained."""
+    return _saved_by(tmp_path / "project", "model", TRAINING_CODE, "torch.save(model.Net().state_dict(), 'weights.pt')")
+
+
+def _package_here(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "modeldeploy.cli", "package", "weights.pt", "--model-class", "model.py:Net", "--example-input",
+                           "4x16", "-o", ".", *extra], cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+def test_packaging_into_the_training_folder_keeps_the_users_model_py(project: Path) -> None:
+    for extra in ((), ("--force",)):
+        proc = _package_here(project, *extra)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip() == (f"USAGE: -o .: model.py is this command's own input and would be "
+                                       "overwritten; write the package to another folder")
+    assert (project / "model.py").read_text() == TRAINING_CODE
+    assert not (project / "model.pt").exists()
+
+
+def test_a_model_pt_package_did_not_write_is_kept_unless_forced(beside: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.pt").write_bytes(b"someone's own weights")
+    args = ("package", str(beside / "model.pt"), "--example-input", "2x1x8x8", "-o", str(out))
+    proc = modeldeploy(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"USAGE: -o {out}: {out / 'model.pt'} is there and was not written by modeldeploy "
+                                   "package; choose another folder, or pass --force to replace it")
+    assert (out / "model.pt").read_bytes() == b"someone's own weights"
+    assert modeldeploy(*args, "--force").returncode == 0
+    assert torch.jit.load(str(out / "model.pt")) is not None
+
+
+def test_repackaging_a_folder_package_wrote_needs_no_force(beside: Path, tmp_path: Path) -> None:
+    args = ("package", str(beside / "model.pt"), "--example-input", "2x1x8x8", "-o", str(tmp_path / "o"))
+    assert modeldeploy(*args).returncode == 0
+    assert modeldeploy(*args).returncode == 0, "package refused to replace its own files"
+
+
+def test_the_input_model_pt_is_never_the_output(beside: Path) -> None:
+    proc = modeldeploy("package", str(beside / "model.pt"), "--example-input", "2x1x8x8", "-o", str(beside),
+                       "--force")
+    assert proc.returncode == 2
+    assert f"{beside / 'model.pt'} is this command's own input" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["a file", "unwritable"])
+def test_an_output_that_cannot_be_a_folder_is_a_usage_error(beside: Path, tmp_path: Path, where: str) -> None:
+    target = tmp_path / "afile"
+    target.write_text("x")
+    out = str(target) if where == "a file" else "/proc/modeldeploy-out"
+    proc = modeldeploy("package", str(beside / "model.pt"), "--example-input", "2x1x8x8", "-o", out)
+    assert proc.returncode == 2, proc.stderr
+    expected = "is a file; give a folder" if where == "a file" else "cannot write there"
+    assert proc.stderr.strip().startswith(f"USAGE: -o {out}: ") and expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_folder_as_the_model_and_a_negative_batch_size_are_usage_errors(beside: Path, tmp_path: Path) -> None:
+    proc = modeldeploy("package", str(beside), "--example-input", "2x1x8x8", "-o", str(tmp_path / "o"))
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"USAGE: {beside} is a folder; give the model's file (TorchScript, torch.save(model) or a state dict), "
+        "e.g. model.pt")
+    proc = modeldeploy("package", str(beside / "model.pt"), "--example-input", "2x1x8x8", "-o", str(tmp_path / "o"),
+                       "--max-batch-size", "-3")
+    assert proc.returncode == 2 and "argument --max-batch-size: -3 is out of range" in proc.stderr

@@ -8,8 +8,10 @@ bundled binary, so the pod's own shell wrapper generates the admin key.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -218,3 +220,41 @@ def test_local_serve_asks_for_the_key_too(tmp_path: Path) -> None:
             _refused(lambda: infer(md, url, inputs, protocol=protocol))
             assert infer(md, url, inputs, protocol=protocol, headers=server.headers(protocol))["OUTPUT__0"].shape \
                 == (1, 4)
+
+
+def test_serve_prints_try_it_lines_that_carry_the_key_and_infer_says_how_to_send_it(tmp_path: Path) -> None:
+    quickstart = make_quickstart(tmp_path / "quickstart")
+    doc = yaml.safe_load(quickstart.read_text())
+    doc["spec"]["auth"] = {"apiKeySecret": "quickstart-api-key"}
+    (quickstart.parent / "auth.yaml").write_text(yaml.safe_dump(doc))
+    env = {k: v for k, v in os.environ.items() if k != "MODELDEPLOY_API_KEY"}
+    exe = [sys.executable, "-m", "modeldeploy.cli"]
+    serve = subprocess.Popen([*exe, "serve", "-f", str(quickstart.parent / "auth.yaml"), "--workdir", str(tmp_path / "work")],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Ctrl-C"):
+            line = serve.stdout.readline()
+            assert line, "serve stopped before saying ready: " + "".join(lines)
+            lines.append(line.strip())
+        curl = next(line for line in lines if line.startswith("curl "))
+        infer_line = next(line for line in lines if "modeldeploy infer" in line)
+        key = re.search(r"API key  ([0-9a-f]+) \(made for this run", "\n".join(lines))[1]
+        assert f'-H "{API_KEY_HEADER}: {key}"' in curl
+        assert infer_line.startswith(f"MODELDEPLOY_API_KEY={key} modeldeploy infer -f ")
+        answer = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30).stdout
+        assert '"name":"OUTPUT__0"' in answer.replace(" ", "")
+        url = infer_line.rsplit("--url ", 1)[1]
+        base = [*exe, "infer", "-f", str(quickstart.parent / "auth.yaml"), "--url", url]
+        good = subprocess.run(base, capture_output=True, text=True, env={**env, "MODELDEPLOY_API_KEY": key})
+        assert good.returncode == 0 and '"OUTPUT__0"' in good.stdout, good.stderr
+        for extra, words in (({}, "none was sent"), ({"MODELDEPLOY_API_KEY": "guess"}, "the key sent was refused")):
+            bad = subprocess.run(base, capture_output=True, text=True, env={**env, **extra})
+            assert bad.returncode == 11, bad.stderr
+            assert bad.stderr.strip() == (
+                f"ACCESS_DENIED: the server wants an API key (expecting header '{API_KEY_HEADER}') and {words}: set "
+                "$MODELDEPLOY_API_KEY to the key in Secret quickstart-api-key for a cluster, or the one "
+                "`modeldeploy serve` printed")
+    finally:
+        serve.terminate()
+        serve.wait(60)

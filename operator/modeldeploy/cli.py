@@ -10,6 +10,8 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from modeldeploy_runtime.arg_types import positive_int, tcp_port
+
 from . import __version__
 from .api.image_reference import image_reference_problem
 from .builders import DEFAULT_RUNTIME_IMAGE, BuildOptions, build_all
@@ -19,7 +21,7 @@ from .rollout_commands import add_commands as add_rollout_commands
 from .yamlio import dump, dump_all
 
 # Exit codes of the commands here (the runtime's own are in modeldeploy_runtime.errors; docs list both).
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_NO_CLUSTER, EXIT_BUG = 0, 1, 2, 3, 70
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_NO_CLUSTER, EXIT_UNREACHABLE, EXIT_BUG = 0, 1, 2, 3, 4, 70
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     rbac.set_defaults(func=_cmd_rbac)
 
     render = sub.add_parser("render", help="print the Kubernetes objects a ModelDeployment produces (offline)")
-    render.add_argument("-f", "--filename", required=True, help="YAML file with ModelDeployments, or - for stdin")
+    render.add_argument("-f", "--filename", required=True, action="append",
+                        help="YAML file with ModelDeployments (repeatable), or - for stdin")
     render.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
     render.add_argument("--runtime-image", default=DEFAULT_RUNTIME_IMAGE, type=_image_reference,
                         help="image of the fetch/build-repo init containers (default: %(default)s)")
@@ -107,19 +110,25 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                        default=[ns for ns in (_env("NAMESPACES") or "").split(",") if ns],
                        help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true",
-                       default=_env("ALL_NAMESPACES", "").lower() in ("1", "true", "yes"))
-    op.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=_env("LOG_LEVEL", "info"))
-    op.add_argument("--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"))
-    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")))
-    op.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8081")),
-                    help="serves /healthz and /readyz")
-    op.add_argument("--bind-address", default=_env("BIND_ADDRESS", "0.0.0.0"))
+                       default=_env("ALL_NAMESPACES", "").lower() in ("1", "true", "yes"),
+                       help="watch every namespace (needs cluster-wide RBAC; the default without -n)")
+    op.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=_env("LOG_LEVEL", "info"),
+                    help="least severe log lines shown (default: %(default)s)")
+    op.add_argument("--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"),
+                    help="json: one object per line, for log collectors (default: %(default)s)")
+    op.add_argument("--metrics-port", type=tcp_port, default=_env("METRICS_PORT", "8080"),
+                    help="serves the operator's Prometheus /metrics (default: %(default)s)")
+    op.add_argument("--health-port", type=tcp_port, default=_env("HEALTH_PORT", "8081"),
+                    help="serves /healthz and /readyz (default: %(default)s)")
+    op.add_argument("--bind-address", default=_env("BIND_ADDRESS", "0.0.0.0"),
+                    help="address the metrics and health servers listen on (default: %(default)s)")
     op.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "60")),
                     help="how often every ModelDeployment is checked against its children (default: %(default)s)")
     op.add_argument("--relist-seconds", type=float, default=float(_env("RELIST_SECONDS", "600")),
                     help="how often every watched kind is listed again to repair what a watch missed "
                          "(default: %(default)s)")
-    op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE), type=_image_reference)
+    op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE), type=_image_reference,
+                    help="image of the fetch/build-repo init containers of every Triton pod (default: %(default)s)")
     op.add_argument("--prestop-seconds", type=int, default=int(_env("PRESTOP_SECONDS", "10")),
                     help="how long a stopping Triton pod keeps serving while its endpoints go; more than the "
                          "cluster's endpoint propagation (default: %(default)s)")
@@ -132,16 +141,27 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                     help="kopf peering object shared by the replicas (default: %(default)s)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")) or None,
                     help="peering priority; default: random, so replicas never tie")
-    op.add_argument("--peering-lifetime", type=int, default=int(_env("PEERING_LIFETIME", "30")),
+    op.add_argument("--peering-lifetime", type=positive_int, default=_env("PEERING_LIFETIME", "30"),
                     help="seconds a silent replica is still taken as alive; bounds the takeover after a crash")
     op.add_argument("--standalone", action="store_true",
                     default=_env("STANDALONE", "").lower() in ("1", "true", "yes"), help="run without peering")
     op.set_defaults(func=_cmd_operator)
 
 
+def _check_operator_flags(args: argparse.Namespace) -> str | None:
+    if args.metrics_port == args.health_port:
+        return (f"argument --health-port: {args.health_port} is also --metrics-port; give the two endpoints "
+                "different ports")
+    return None
+
+
 def _cmd_operator(args: argparse.Namespace) -> int:
     from .handlers import OperatorOptions, run  # noqa: PLC0415 - kopf loads only for this command
 
+    problem = _check_operator_flags(args)
+    if problem:
+        print(f"modeldeploy operator: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     extra = {"priority": args.priority} if args.priority else {}
     try:
         options = OperatorOptions(
@@ -156,12 +176,21 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)
         return EXIT_USAGE
-    from .clients.kube import NoClusterConfig  # noqa: PLC0415 - with the handlers, for this command only
+    from .clients.errors import Retryable  # noqa: PLC0415 - with the handlers, for this command only
+    from .clients.kube import NoClusterConfig, configured_server, unreachable_words  # noqa: PLC0415
     try:
         return run(options)
     except NoClusterConfig as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)
         return EXIT_NO_CLUSTER
+    except Retryable as err:
+        if err.status != 0:  # the server answered (429, 5xx): not this case
+            raise
+        # Start-up could not reach the API server at all: a wrong address or a cluster that is down.
+        print(f"modeldeploy operator: API server at {configured_server() or 'the configured address'} unreachable: "
+              f"{unreachable_words(err)}; check that the cluster is up and that KUBECONFIG (or the pod's "
+              "in-cluster config) points at it", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 def _load(filename: str) -> LoadResult:
@@ -191,14 +220,15 @@ def _generated_header(command: str = "crd", source: str = "the API models") -> s
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    result = _load(args.filename)
-    for message in result.messages(cluster=not args.local):
-        print(message, file=sys.stderr)
-    if not result.ok:
-        return EXIT_INVALID
+    results = [_load(filename) for filename in args.filename]
+    for result in results:
+        for message in result.messages(cluster=not args.local):
+            print(message, file=sys.stderr)
+    if not all(result.ok for result in results):
+        return EXIT_INVALID  # nothing rendered: half a set of manifests applied is worse than none
     # Offline there is no cluster to ask: render shows what an engine keda ModelDeployment gets where KEDA runs.
     options = BuildOptions(runtime_image=args.runtime_image, keda_available=True, gateway_available=True)
-    objects = [obj for md in result.model_deployments for obj in build_all(md, options)]
+    objects = [obj for result in results for md in result.model_deployments for obj in build_all(md, options)]
     if args.output == "json":
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
     else:

@@ -43,11 +43,16 @@ class Document:
 
 # Bounds checked on the parsed node graph before any Python object is built:
 # a few kilobytes of anchors and aliases ("billion laughs") expand to billions
-# of nodes. A ModelDeployment has a few hundred nodes; a large one, a few thousand.
+# of nodes, and one large anchored string repeated by aliases to gigabytes of
+# text once validated and reported. A ModelDeployment has a few hundred nodes;
+# a large one, a few thousand.
 MAX_TEXT_BYTES = 4 << 20
 MAX_NODES = 50_000  # per document, counting every alias as the nodes it expands to
+# Per document, every alias counting as the text it stands for. Without aliases the
+# text is at most MAX_TEXT_BYTES, so only alias expansion can reach this.
+MAX_EXPANDED_BYTES = MAX_TEXT_BYTES
 MAX_DEPTH = 64
-
+_MERGE = "tag:yaml.org,2002:merge"
 
 def load_documents(text: str) -> list[Document]:
     """Every non-empty document of a YAML stream, with where it starts."""
@@ -81,11 +86,13 @@ def load_documents(text: str) -> list[Document]:
 
 
 def _check_bounds(root: yaml.Node, index: int) -> None:
-    """Refuse a document whose aliases expand past MAX_NODES, or that nests past MAX_DEPTH."""
-    expanded: dict[int, int] = {}  # node id -> nodes it stands for, aliases expanded
+    """Refuse a document whose aliases expand past MAX_NODES or MAX_EXPANDED_BYTES, that nests past
+    MAX_DEPTH, or that gives one key twice in a mapping (YAML forbids it; PyYAML keeps the last silently)."""
+    expanded: dict[int, tuple[int, int]] = {}  # node id -> (nodes, scalar bytes) it stands for, aliases expanded
     within: set[int] = set()
+    where = f"document {index + 1} (line {root.start_mark.line + 1})"
 
-    def size(node: yaml.Node, depth: int) -> int:
+    def size(node: yaml.Node, depth: int) -> tuple[int, int]:
         key = id(node)
         if key in expanded:
             return expanded[key]
@@ -99,18 +106,38 @@ def _check_bounds(root: yaml.Node, index: int) -> None:
         if isinstance(node, yaml.SequenceNode):
             children = node.value
         elif isinstance(node, yaml.MappingNode):
+            _refuse_duplicate_keys(node, index)
             children = [part for pair in node.value for part in pair]
         else:
             children = []
-        total = 1
+        nodes, text = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
         for child in children:
-            total += size(child, depth + 1)
-            if total > MAX_NODES:
+            child_nodes, child_text = size(child, depth + 1)
+            nodes, text = nodes + child_nodes, text + child_text
+            if nodes > MAX_NODES:
                 raise YamlSyntaxError(
-                    f"document {index + 1} (line {root.start_mark.line + 1}): expands to more than {MAX_NODES:,} "
-                    "YAML nodes (anchors and aliases, a 'billion laughs' document?); refused before parsing it")
+                    f"{where}: expands to more than {MAX_NODES:,} YAML nodes (anchors and aliases, a 'billion "
+                    "laughs' document?); refused before parsing it")
+            if text > MAX_EXPANDED_BYTES:
+                raise YamlSyntaxError(
+                    f"{where}: its aliases expand to more than {MAX_EXPANDED_BYTES >> 20} MiB of text (an anchor "
+                    "repeated by aliases?); a ModelDeployment is a few KiB: refused before parsing it")
         within.discard(key)
-        expanded[key] = total
-        return total
+        expanded[key] = (nodes, text)
+        return nodes, text
 
     size(root, 0)
+
+
+def _refuse_duplicate_keys(node: yaml.MappingNode, index: int) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+            continue  # `<<: *base` merges, and keys given after it override: that is no duplicate
+        line = key.start_mark.line + 1
+        if (key.tag, key.value) in seen:
+            first = seen[(key.tag, key.value)]
+            raise YamlSyntaxError(f"document {index + 1}: key {key.value!r} appears twice in one mapping (lines "
+                                  f"{first} and {line}); YAML allows it once, and only the last would count: "
+                                  "keep one")
+        seen[(key.tag, key.value)] = line

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .arg_types import bounded_int, positive_float, positive_int, tcp_port
 from .errors import ExitCode, RuntimeFailure
 from .fetch_options import add_fetch_options, fetch_settings
 
@@ -32,11 +33,13 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     digest.set_defaults(func=_guard(_digest))
 
     build = sub.add_parser("build-repo", help="lay out a Triton model repository from a fetched artifact")
-    build.add_argument("--source", type=Path, required=True)
-    build.add_argument("--repository", type=Path, required=True)
-    build.add_argument("--model", required=True)
-    build.add_argument("--version", required=True)
-    build.add_argument("--format", required=True, choices=["onnx", "torchscript", "tensorrt", "python", "savedmodel"])
+    build.add_argument("--source", type=Path, required=True, help="the fetched artifact: fetch's DEST folder")
+    build.add_argument("--repository", type=Path, required=True,
+                       help="the model repository folder Triton reads (--model-repository)")
+    build.add_argument("--model", required=True, help="the model's name in the repository (spec.model.name)")
+    build.add_argument("--version", required=True, help="the version folder to create, e.g. 1 (spec.model.version)")
+    build.add_argument("--format", required=True, choices=["onnx", "torchscript", "tensorrt", "python", "savedmodel"],
+                       help="spec.model.format: decides the file name Triton's backend expects")
     build.add_argument("--config", type=Path, required=True, help="config.pbtxt to install")
     build.set_defaults(func=_guard(_build_repo))
 
@@ -49,33 +52,46 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     package.add_argument("--model-class", metavar="MODULE:CLASS",
                          help="where the model's class lives, e.g. tinynet:TinyNet or train.py:TinyCNN (for a class "
                               "defined in the script that saved the model, and to build a model from a state dict)")
-    package.add_argument("-o", "--output", type=Path, required=True, help="model folder to write")
+    package.add_argument("-o", "--output", type=Path, required=True,
+                         help="model folder to write model.pt and model.py into (created if missing)")
+    package.add_argument("--force", action="store_true",
+                         help="replace a model.pt or model.py in the folder that package did not write (never the "
+                              "input itself)")
     package.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization of Linear layers")
-    package.add_argument("--max-batch-size", type=int, default=64)
+    package.add_argument("--max-batch-size", type=bounded_int(0), default=64,
+                         help="spec.model.config.maxBatchSize to print; 0 turns batching off (default: %(default)s)")
     package.set_defaults(func=_guard(_package))
 
     serve = sub.add_parser("serve", help="serve a ModelDeployment locally through a real Triton (no cluster)")
-    serve.add_argument("-f", "--filename", required=True)
+    serve.add_argument("-f", "--filename", required=True, help=_FILENAME_HELP)
     serve.add_argument("--name", help="which ModelDeployment, when the file holds several")
-    serve.add_argument("--http-port", type=int)
-    serve.add_argument("--grpc-port", type=int)
-    serve.add_argument("--metrics-port", type=int)
-    serve.add_argument("--workdir", type=Path, help="where fetched models and the repository go")
-    serve.add_argument("--ready-timeout", type=float, default=120.0)
+    serve.add_argument("--http-port", type=tcp_port, help="Triton's HTTP port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--grpc-port", type=tcp_port, help="Triton's gRPC port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--metrics-port", type=tcp_port,
+                       help="Triton's Prometheus /metrics port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--workdir", type=Path, help="where fetched models and the repository go (default: "
+                                                    "~/.cache/modeldeploy/serve/NAMESPACE-NAME); one serve at a time")
+    serve.add_argument("--ready-timeout", type=positive_float, default=120.0, metavar="SECONDS",
+                       help="seconds to wait for the model to load and answer (default: %(default)s)")
     serve.add_argument("--once", action="store_true", help="answer one inference over HTTP and gRPC, then stop")
     serve.set_defaults(func=_guard(lambda args: _serve(args, load)))
 
     infer = sub.add_parser("infer", help="send an inference to a served ModelDeployment")
-    infer.add_argument("-f", "--filename", required=True)
-    infer.add_argument("--name")
+    infer.add_argument("-f", "--filename", required=True, help=_FILENAME_HELP)
+    infer.add_argument("--name", help="which ModelDeployment, when the file holds several")
     infer.add_argument("--url", default="127.0.0.1:8000", help="host:port of Triton's HTTP (or gRPC) endpoint")
     infer.add_argument("--protocol", choices=["http", "grpc"], default="http",
                        help="http (binary tensors: the cheapest path measured, docs/performance.md) or grpc")
-    infer.add_argument("--data", help='JSON object of input name → nested list; default: ones')
+    infer.add_argument("--data", help='JSON object of input name → nested list, e.g. \'{"INPUT__0": [[0.5, 1.0]]}\'; inputs not '
+                            'named get ones (default: ones for all). With spec.auth the key comes from '
+                            '$MODELDEPLOY_API_KEY')
     infer.set_defaults(func=_guard(lambda args: _infer(args, load)))
 
     from .tune import add_tune_command  # noqa: PLC0415 - the tune options and logic live in their own module
     add_tune_command(sub, lambda args: _pick(load, args.filename, args.name), _guard)
+
+
+_FILENAME_HELP = "YAML file with the ModelDeployment (choose with --name when it holds several), or - for stdin"
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -118,9 +134,12 @@ def _build_repo(args: argparse.Namespace) -> int:
 
 def _package(args: argparse.Namespace) -> int:
     from .example_inputs import parse_example_input  # noqa: PLC0415
-    from .package import package_module  # noqa: PLC0415
+    from .package import check_output, package_module  # noqa: PLC0415
     from .torch_loading import load_model  # noqa: PLC0415
     examples = [parse_example_input(spec) for spec in args.example_input]
+    class_file = (args.model_class or "").rpartition(":")[0]
+    inputs = [args.model] + ([Path(class_file), args.model.parent / class_file] if class_file.endswith(".py") else [])
+    check_output(args.output, inputs, force=args.force)
     model = load_model(args.model, args.model_class)
     report = package_module(model, examples, args.output, quantize=args.quantize, specs=args.example_input)
     print(f"wrote {args.output}/model.pt and {args.output}/model.py")
@@ -143,6 +162,9 @@ def _pick(load: Callable[[str], Any], filename: str, name: str | None) -> Any:
     candidates = [md for md in result.model_deployments if name in (None, md.name)]
     if len(candidates) != 1:
         names = ", ".join(md.name for md in result.model_deployments)
+        if name is not None:
+            raise RuntimeFailure(ExitCode.USAGE, f"--name {name}: {filename} holds no ModelDeployment of that name; "
+                                                 f"it holds {names}")
         raise RuntimeFailure(ExitCode.USAGE, f"{filename} holds {names or 'no match'}; choose one with --name")
     return candidates[0]
 
@@ -177,8 +199,9 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
                 return 0
             print("Try it:")
             request_file = (args.workdir or default_workdir(md)).resolve() / "request.json"
-            print(f"  {curl_example(md, server.http_url, request_file)}")
-            print(f"  modeldeploy infer -f {args.filename} --url {server.http_url}")
+            key_prefix, key_header = _key_for_try_it(server.api_key)
+            print(f"  {curl_example(md, server.http_url, request_file, key_header)}")
+            print(f"  {key_prefix}modeldeploy infer -f {args.filename} --url {server.http_url}")
             print("  (curl sends JSON tensors; clients that care about speed send binary ones with tritonclient, "
                   "as modeldeploy infer does)")
             print("Ctrl-C stops the server.", flush=True)
@@ -208,6 +231,17 @@ def _api_key_headers(protocol: str) -> dict[str, str]:
     from modeldeploy.api import API_KEY_ENV  # noqa: PLC0415
     from modeldeploy.builders import api_key_headers  # noqa: PLC0415
     return api_key_headers(os.environ.get(API_KEY_ENV), protocol)
+
+
+def _key_for_try_it(key: str | None) -> tuple[str, str | None]:
+    """What the "Try it" lines add for spec.auth: (an environment prefix for infer, curl's header)."""
+    if key is None:
+        return "", None
+    from modeldeploy.api import API_KEY_ENV  # noqa: PLC0415
+    from modeldeploy.builders import API_KEY_HEADER  # noqa: PLC0415
+    if os.environ.get(API_KEY_ENV):  # yours, already in the environment: named, never printed
+        return "", f"{API_KEY_HEADER}: ${API_KEY_ENV}"
+    return f"{API_KEY_ENV}={key} ", f"{API_KEY_HEADER}: {key}"
 
 
 def _print_api_key(key: str) -> None:

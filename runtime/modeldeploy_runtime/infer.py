@@ -38,16 +38,41 @@ def example_inputs(md: ModelDeployment, batch: int = 1, data: dict[str, Any] | N
     config = md.spec.model.config
     if config is None or not config.inputs:
         raise RuntimeFailure(ExitCode.USAGE, "spec.model.config.inputs is not declared; cannot build a request")
+    _check_data_names(data, [tensor.name for tensor in config.inputs])
     out = {}
     for tensor in config.inputs:
         dtype = triton_to_np_dtype(tensor.data_type)
         if data and tensor.name in data:
-            out[tensor.name] = np.asarray(data[tensor.name], dtype=dtype)
+            out[tensor.name] = _data_tensor(tensor.name, tensor.data_type, data[tensor.name], dtype)
         elif tensor.data_type == "STRING":
             out[tensor.name] = np.full(declared_shape(md, tensor.dims, batch), b"1", dtype=np.object_)
         else:
             out[tensor.name] = np.ones(declared_shape(md, tensor.dims, batch), dtype=dtype)
     return out
+
+
+def _check_data_names(data: Any, names: list[str]) -> None:
+    """--data is an object whose keys are declared inputs: anything else would silently send ones instead."""
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise RuntimeFailure(ExitCode.USAGE, f"--data is a JSON {type(data).__name__}, not an object: write "
+                                             f"{{\"{names[0]}\": [[...]]}}, one nested list per input")
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise RuntimeFailure(ExitCode.USAGE, f"--data names {', '.join(map(repr, unknown))}, which the model does "
+                                             f"not take; its inputs are {', '.join(names)} (spec.model.config.inputs)")
+
+
+def _data_tensor(name: str, data_type: str, value: Any, dtype: Any) -> np.ndarray:
+    if isinstance(value, dict) or (data_type != "STRING" and isinstance(value, str)):
+        raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: {json.dumps(value)[:40]} is not a nested list of "
+                                             f"{data_type} values")
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: not a nested list of {data_type} values of one "
+                                             f"shape ({err})") from None
 
 
 _BACKEND_WRAPPING = re.compile(r"^Failed to process the request\(s\) for model '[^']*', message: (?:\w+(?:Error|Exception): )?")
@@ -68,6 +93,7 @@ def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol
     host, _, port = url.rpartition(":")
     if not host or not port.isdigit() or "/" in url:
         raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)")
+    key_sent = bool(headers)  # before the call: tritonclient adds its own entries to this dict
     client = lib.InferenceServerClient(url) if protocol == "grpc" else \
         lib.InferenceServerClient(url, connection_timeout=timeout_seconds, network_timeout=timeout_seconds)
     try:
@@ -86,9 +112,26 @@ def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol
         if unreachable:
             raise RuntimeFailure(ExitCode.NETWORK, unreachable) from None
         message = err.message() if isinstance(err, InferenceServerException) else str(err)
+        refused = key_refused(md, message, key_sent)
+        if refused:
+            raise RuntimeFailure(ExitCode.ACCESS_DENIED, refused) from None
         raise RuntimeFailure(ExitCode.TRITON_FAILED, f"inference failed: {model_reason(message)}") from None
     finally:
         client.close()
+
+
+def key_refused(md: ModelDeployment, message: str, key_sent: bool) -> str | None:
+    """Triton's refusal of a request without the right API key, as what to do about it; else None."""
+    from modeldeploy.api import API_KEY_ENV  # noqa: PLC0415
+
+    found = re.search(r"expecting header '([^']+)'", message)
+    if not found:
+        return None
+    sent = "the key sent was refused" if key_sent else "none was sent"
+    where = (f"the key in Secret {md.spec.auth.api_key_secret} for a cluster, or the one `modeldeploy serve` printed"
+             if md.spec.auth is not None else "the server's key")
+    return (f"the server wants an API key (expecting header '{found[1]}') and {sent}: set ${API_KEY_ENV} to "
+            f"{where}")
 
 
 def transport_problem(err: Exception, url: str, protocol: str, timeout_seconds: float) -> str | None:
@@ -123,8 +166,10 @@ def as_json(outputs: dict[str, np.ndarray]) -> str:
     return json.dumps({name: array.tolist() for name, array in outputs.items()})
 
 
-def curl_example(md: ModelDeployment, http_url: str, request_file: Path) -> str:
-    """A short curl line; the request body (one example, shaped by the config) goes to request_file."""
+def curl_example(md: ModelDeployment, http_url: str, request_file: Path, api_key_header: str | None = None) -> str:
+    """A short curl line; the request body (one example, shaped by the config) goes to request_file.
+
+    api_key_header: `x-api-key: ...` as the line should send it, when spec.auth asks for a key."""
     body = {"inputs": [
         {"name": name, "shape": list(array.shape), "datatype": _triton_type(array),
          "data": [v.decode() if isinstance(v, bytes) else v for v in array.flatten().tolist()]}
@@ -133,4 +178,5 @@ def curl_example(md: ModelDeployment, http_url: str, request_file: Path) -> str:
     request_file.parent.mkdir(parents=True, exist_ok=True)
     request_file.write_text(json.dumps(body) + "\n")
     path = f"/v2/models/{md.model_name}/versions/{md.spec.model.version}/infer"
-    return f"curl -s http://{http_url}{path} -H 'Content-Type: application/json' -d @{request_file}"
+    key = f' -H "{api_key_header}"' if api_key_header else ""
+    return f"curl -s http://{http_url}{path} -H 'Content-Type: application/json'{key} -d @{request_file}"

@@ -10,7 +10,9 @@ quantization (quantization) live in their own modules.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import json
 import re
 import shutil
 import statistics
@@ -24,9 +26,14 @@ import yaml
 
 from .errors import ExitCode, RuntimeFailure
 from .quantization import QuantizationReport, quantize_int8
+from .torch_loading import last_error_line
 from .tracing import run_examples, trace
 
 SERVING_MODEL = Path(__file__).with_name("torch_serving_model.py")
+# What package writes into the output folder, and its record of their digests: only files it wrote
+# (unchanged since) are replaced by a later run without --force.
+WRITES = ("model.pt", "model.py")
+PACKAGE_MARKER = ".modeldeploy-package.json"
 
 # What `package` recommends for serving a packaged model, from the runs in
 # docs/performance.md (python backend on CPU): batch what queued while the
@@ -84,10 +91,55 @@ def package_module(module: torch.nn.Module, examples: list[torch.Tensor], out_di
     batch = examples[0].shape[0]
     report.inputs = [_tensor_spec(f"INPUT__{i}", t, batch) for i, t in enumerate(examples)]
     report.outputs = [_tensor_spec(f"OUTPUT__{i}", t, batch) for i, t in enumerate(outputs)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(out_dir / "model.pt"))
-    shutil.copyfile(SERVING_MODEL, out_dir / "model.py")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scripted.save(str(out_dir / "model.pt"))
+        shutil.copyfile(SERVING_MODEL, out_dir / "model.py")
+        (out_dir / PACKAGE_MARKER).write_text(json.dumps({name: _sha256(out_dir / name) for name in WRITES}) + "\n")
+    except (OSError, RuntimeError) as err:  # torch's save raises RuntimeError for an unwritable path
+        raise RuntimeFailure(ExitCode.USAGE, f"-o {out_dir}: cannot write there "
+                                             f"({getattr(err, 'strerror', None) or last_error_line(err)}); choose a "
+                                             "folder you can write") from None
     return report
+
+
+def check_output(out_dir: Path, inputs: list[Path], force: bool = False) -> None:
+    """Before any work: -o names a folder, and package replaces nothing it did not write itself."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RuntimeFailure(ExitCode.USAGE, f"-o {out_dir}: is a file; give a folder to write model.pt and "
+                                             "model.py into")
+    for name in WRITES:
+        target = out_dir / name
+        if any(target.exists() and target.resolve() == given.resolve() for given in inputs if given.exists()):
+            raise RuntimeFailure(ExitCode.USAGE, f"-o {out_dir}: {target} is this command's own input and would be "
+                                                 "overwritten; write the package to another folder")
+    if force:
+        return
+    ours = _written_by_package(out_dir)
+    for name in WRITES:
+        if (out_dir / name).exists() and name not in ours:
+            raise RuntimeFailure(ExitCode.USAGE, f"-o {out_dir}: {out_dir / name} is there and was not written by "
+                                                 "modeldeploy package; choose another folder, or pass --force to "
+                                                 "replace it")
+
+
+def _written_by_package(out_dir: Path) -> set[str]:
+    """Which of WRITES in out_dir are, unchanged, what an earlier package run wrote."""
+    try:
+        recorded = json.loads((out_dir / PACKAGE_MARKER).read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    ours = {name for name in WRITES if isinstance(recorded, dict) and (out_dir / name).is_file()
+            and recorded.get(name) == _sha256(out_dir / name)}
+    # A folder packaged before the record existed: its model.py is exactly the serving model package copies.
+    if "model.py" not in ours and (out_dir / "model.py").is_file() and \
+            _sha256(out_dir / "model.py") == _sha256(SERVING_MODEL) and not (out_dir / PACKAGE_MARKER).exists():
+        ours |= set(WRITES)
+    return ours
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _tensor_spec(name: str, tensor: torch.Tensor, batch: int) -> dict:

@@ -7,6 +7,7 @@ readiness), bound to 127.0.0.1 and without a cluster.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -25,7 +26,10 @@ from .errors import ExitCode, RuntimeFailure
 from .fetch import fetch, storage_settings
 from .repository import build_repository
 from .smoke import smoke
-from .triton_process import TritonProcess, free_port, start_triton, triton_home
+from .triton_process import TritonProcess, free_port, port_is_free, start_triton, triton_home
+
+# ServeOptions' fields and the flags of `modeldeploy serve` that set them.
+PORT_FLAGS = {"http_port": "--http-port", "grpc_port": "--grpc-port", "metrics_port": "--metrics-port"}
 
 
 @dataclass
@@ -83,11 +87,52 @@ def _check_backend_available(md: ModelDeployment) -> None:
         )
 
 
+def _check_ports(options: ServeOptions) -> None:
+    """The ports asked for, free and distinct, before anything starts: else a server already there answers."""
+    seen: dict[int, str] = {}
+    for name, flag in PORT_FLAGS.items():
+        port = getattr(options, name)
+        if port is None:
+            continue
+        if port in seen:
+            raise RuntimeFailure(ExitCode.USAGE, f"{flag} {port}: {seen[port]} has the same port; give each its own")
+        seen[port] = flag
+        if not port_is_free(port):
+            raise RuntimeFailure(ExitCode.USAGE, f"{flag} {port}: 127.0.0.1:{port} is already in use (another "
+                                                 f"server?); stop it, choose a free port, or leave {flag} out to "
+                                                 "pick one")
+
+
+@contextmanager
+def _claimed(workdir: Path) -> Iterator[None]:
+    """This run's hold on its work folder: a second serve there would delete the first's repository."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir / ".serve.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise RuntimeFailure(ExitCode.USAGE, f"{workdir} is in use by another modeldeploy serve (pid {holder}); "
+                                                 "stop it, or give this one its own --workdir") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield  # the lock goes with the file's closing, also when this process dies
+
+
 @contextmanager
 def serving(md: ModelDeployment, base_dir: Path, options: ServeOptions = ServeOptions()) -> Iterator[LocalServer]:
     _check_backend_available(md)
+    _check_ports(options)
     workdir = options.workdir or default_workdir(md)
-    workdir.mkdir(parents=True, exist_ok=True)
+    with _claimed(workdir), _serving_in(md, base_dir, options, workdir) as server:
+        yield server
+
+
+@contextmanager
+def _serving_in(md: ModelDeployment, base_dir: Path, options: ServeOptions, workdir: Path) -> Iterator[LocalServer]:
     model = md.spec.model
     fetched = fetch(model.uri, workdir / "source" / md.model_name, sha256=model.sha256,
                     tree_sha256=model.tree_sha256, base_dir=base_dir, settings=storage_settings(md))

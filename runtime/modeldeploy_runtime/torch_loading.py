@@ -40,6 +40,9 @@ NO_CODE_NEEDED = ("or save a file that needs no code: TorchScript, torch.jit.sav
 
 def load_model(path: Path, model_class: str | None = None) -> torch.nn.Module:
     """A module ready to trace, from any of the forms above."""
+    if path.is_dir():
+        raise RuntimeFailure(ExitCode.USAGE, f"{path} is a folder; give the model's file (TorchScript, "
+                                             "torch.save(model) or a state dict), e.g. model.pt")
     if not path.is_file():
         raise RuntimeFailure(ExitCode.SOURCE_NOT_FOUND, f"{path} does not exist")
     if _is_torchscript(path):

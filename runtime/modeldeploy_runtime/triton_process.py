@@ -59,6 +59,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_is_free(port: int, address: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on address:port now (a socket in TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Triton binds: lingering sockets allowed
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+        return True
+
+
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process pid holds the listening TCP socket of port; None where /proc cannot tell."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as rows:
+                for row in list(rows)[1:]:
+                    fields = row.split()
+                    # local address is HEXIP:HEXPORT; state 0A is LISTEN.
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                        inodes.add(fields[9])
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except (OSError, ValueError, IndexError):
+        return None
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 @dataclass
 class TritonProcess:
     process: subprocess.Popen
@@ -96,15 +131,27 @@ class TritonProcess:
                                          f"tritonserver exited with code {self.process.returncode}; its log ends:\n"
                                          f"{self.log_tail()}")
                 try:
-                    if client.is_model_ready(model, version):
-                        return time.monotonic() - start
+                    ready = client.is_model_ready(model, version)
                 except Exception:  # noqa: BLE001 - not listening yet
-                    pass
+                    ready = False
+                # Only our own server's answer counts: another one on the port may serve this model too.
+                if ready and self._answered_by_us():
+                    return time.monotonic() - start
                 time.sleep(0.1)
         finally:
             client.close()
         raise RuntimeFailure(ExitCode.TRITON_FAILED, f"model {model} version {version} not ready after "
                                                      f"{timeout_seconds:.0f}s; log ends:\n{self.log_tail()}")
+
+    def _answered_by_us(self) -> bool:
+        if self.process.poll() is not None:
+            return False  # the loop's next turn reports the exit and the log
+        ours = listens_on(self.process.pid, self.http_port)
+        if ours is False:
+            raise RuntimeFailure(ExitCode.TRITON_FAILED, f"another server answers on 127.0.0.1:{self.http_port}, "
+                                                         "not the tritonserver started here; stop it or choose "
+                                                         "another --http-port")
+        return True
 
     def stop(self, grace_seconds: float = 10.0) -> int:
         """SIGTERM the server's process group (python stubs included), then SIGKILL."""

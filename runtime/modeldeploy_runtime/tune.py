@@ -24,6 +24,7 @@ import yaml
 
 from modeldeploy.api import ModelDeployment, parse_model_deployment
 
+from .arg_types import positive_int
 from .errors import ExitCode, RuntimeFailure
 from .measured_run import split_cores
 from .perf_analyzer import LoadResult, find_perf_analyzer, run_perf_analyzer
@@ -134,36 +135,50 @@ def sweep(md: ModelDeployment, base_dir: Path, grid: list[Candidate], *, concurr
     return trials
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated integers, e.g. 0,500,2000") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated integers >= 0")
-    return values
+def _int_list(low: int) -> Callable[[str], list[int]]:
+    """Comma-separated integers, each at least low (a count of instances of 0 would serve nothing)."""
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated integers, e.g. 0,500,2000") from None
+        if not values or min(values) < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated integers >= {low}")
+        return values
+    return parse
 
 
 def _preferred_list(text: str) -> list[int | None]:
-    return [None if v.strip() == "none" else _int_list(v)[0] for v in text.split(",")]
+    return [None if v.strip() == "none" else _int_list(1)(v)[0] for v in text.split(",")]
+
+
+def _check_preferred(md: ModelDeployment, preferred: list[int | None] | None) -> None:
+    """A preferred batch size over maxBatchSize can never form; the sweep would silently try none of them."""
+    config = md.spec.model.config
+    limit = config.max_batch_size if config else 0
+    over = [p for p in preferred or [] if p is not None and p > limit]
+    if over and limit > 0:
+        raise RuntimeFailure(ExitCode.USAGE, f"--preferred {over[0]}: over spec.model.config.maxBatchSize "
+                                             f"({limit}); give sizes up to {limit}, or 'none'")
 
 
 def add_tune_command(sub: Any, pick: Callable[[argparse.Namespace], ModelDeployment],
                      guard: Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]) -> None:
     tune = sub.add_parser("tune", help="sweep instance count and dynamic batching against local Triton; print the "
                                        "best spec.model.config for a p99 budget")
-    tune.add_argument("-f", "--filename", required=True)
+    tune.add_argument("-f", "--filename", required=True,
+                      help="YAML file with the ModelDeployment (choose with --name when it holds several)")
     tune.add_argument("--name", help="which ModelDeployment, when the file holds several")
     tune.add_argument("--p99", default="10ms", help="latency budget for p99 (default 10ms)")
-    tune.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
-    tune.add_argument("--instances", type=_int_list, default=[1, 2], help="instance counts to try (default 1,2)")
-    tune.add_argument("--delays", type=_int_list, default=[0, 500, 2000],
+    tune.add_argument("--concurrency", type=positive_int, default=32, help="requests in flight (default 32)")
+    tune.add_argument("--instances", type=_int_list(1), default=[1, 2], help="instance counts to try (default 1,2)")
+    tune.add_argument("--delays", type=_int_list(0), default=[0, 500, 2000],
                       help="maxQueueDelayMicroseconds values to try (default 0,500,2000)")
     tune.add_argument("--preferred", type=_preferred_list, default=None,
                       help="preferred batch sizes to try, 'none' for none (default: none and the concurrency)")
     tune.add_argument("--protocol", choices=["http", "grpc"], default="http",
                       help="perf_analyzer's protocol, binary tensors (default http)")
-    tune.add_argument("--window-ms", type=int, default=1000, help="perf_analyzer's measurement window; three per "
+    tune.add_argument("--window-ms", type=positive_int, default=1000, help="perf_analyzer's measurement window; three per "
                                                                    "config (default 1000)")
     tune.add_argument("--no-pin", action="store_true", help="let perf_analyzer and Triton share every core")
     tune.add_argument("--workdir", type=Path, help="where the fetched model and repository go")
@@ -174,6 +189,7 @@ def _tune(args: argparse.Namespace, md: ModelDeployment) -> int:
     from .serve import default_workdir  # noqa: PLC0415
 
     budget = parse_latency_ms(args.p99)
+    _check_preferred(md, args.preferred)
     preferred = args.preferred if args.preferred is not None else [None, args.concurrency]
     grid = candidates(md, args.instances, args.delays, preferred)
     trials = sweep(md, Path(args.filename).resolve().parent, grid, concurrency=args.concurrency,

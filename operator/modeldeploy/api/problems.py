@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .base import DURATION_PATTERN, QUANTITY_PATTERN, FieldError
+from .base import DNS1123_LABEL, DURATION_PATTERN, QUANTITY_PATTERN, FieldError
 from .resource import NAME_PATTERN, ModelDeployment
 
 
@@ -61,6 +61,7 @@ _PATTERN_WORDS = {
     QUANTITY_PATTERN: 'a quantity such as "500m", "4" or "16Gi"',
     DURATION_PATTERN: 'a duration such as "50ms", "60s" or "1m30s"',
     NAME_PATTERN: 'a DNS-1035 name: lowercase letters, digits and "-", starting with a letter',
+    DNS1123_LABEL: 'a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
 }
 
 

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
 from .auth import Auth
-from .base import ApiModel, FieldError, cel_rules, cross_field_rules
+from .base import DNS1123_LABEL, ApiModel, FieldError, cel_rules, cross_field_rules
+from .k8s_names import key_problem, label_value_problem
 from .rules import error_details
 from .model import ModelSpec
 from .policies import Autoscaling, NetworkPolicySpec, Rollout
@@ -57,11 +58,24 @@ class ObjectMeta(ApiModel):
         return meta
 
     name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)
-    namespace: str = "default"
+    namespace: str = Field(default="default", pattern=DNS1123_LABEL, max_length=63)
     generation: int | None = None
     uid: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    @cross_field_rules
+    def _keys_kubernetes_accepts(self) -> Iterator[FieldError]:
+        # The key goes into the message, not the path: "app.kubernetes.io/name" would read as nested fields.
+        for key, value in self.labels.items():
+            problem = key_problem(key) or label_value_problem(key, value)
+            if problem:
+                yield FieldError("labels", problem)
+        for key in self.annotations:
+            problem = key_problem(key)
+            if problem:
+                yield FieldError("annotations", problem)
 
 
 class ModelDeploymentSpec(ApiModel):

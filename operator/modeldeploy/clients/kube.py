@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from urllib.parse import urlsplit
+
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -45,6 +47,41 @@ class NoClusterConfig(RuntimeError):
                          "the operator in the cluster (docs/install.md)")
 
 
+def unreachable_words(err: Exception) -> str:
+    """What a transport failure (a Retryable of status 0) says, in words: connection refused, timed out, ..."""
+    text = str(err)
+    for needle, words in (("refused", "connection refused"), ("timed out", "timed out"),
+                          ("Timeout", "timed out"), ("NameResolution", "unknown host"),
+                          ("Name or service not known", "unknown host"), ("CERTIFICATE_VERIFY_FAILED",
+                                                                           "TLS verification failed"),
+                          ("SSLError", "TLS failed")):
+        if needle in text:
+            return words
+    return text.split(":", 1)[0] or type(err).__name__
+
+
+def configured_server() -> str:
+    """HOST:PORT of the API server the operator talks to (in-cluster, else the kubeconfig's); '' if none."""
+    try:
+        host = _configuration().host
+    except NoClusterConfig:
+        return ""
+    return urlsplit(host).netloc or host
+
+
+def _configuration() -> k8s.Configuration:
+    """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    configuration = k8s.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    except ConfigException:
+        try:
+            k8s_config.load_kube_config(client_configuration=configuration)
+        except Exception as err:  # noqa: BLE001 - any failure here means: no usable kubeconfig
+            raise NoClusterConfig(str(err).strip() or type(err).__name__) from None
+    return configuration
+
+
 class KubeClient:
     def __init__(self, api: k8s.ApiClient, *, on_write: WriteObserver | None = None,
                  permissions: tuple[Permission, ...] = PERMISSIONS):
@@ -57,15 +94,7 @@ class KubeClient:
                          permissions: tuple[Permission, ...] = PERMISSIONS,
                          user_agent: str | None = None) -> KubeClient:
         """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
-        configuration = k8s.Configuration()
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-        except ConfigException:
-            try:
-                k8s_config.load_kube_config(client_configuration=configuration)
-            except Exception as err:  # noqa: BLE001 - any failure here means: no usable kubeconfig
-                raise NoClusterConfig(str(err).strip() or type(err).__name__) from None
-        api = k8s.ApiClient(configuration)
+        api = k8s.ApiClient(_configuration())
         if user_agent:
             api.user_agent = user_agent  # what audit logs and the API server's metrics name the caller by
         return cls(api, on_write=on_write, permissions=permissions)

@@ -3,7 +3,9 @@
 DEST ends up as a folder holding the artifact (or an archive's contents, or
 a store folder's objects), or not at all: everything happens in a temporary
 sibling folder that replaces DEST in one rename once verified. A DEST already
-holding the same verified source is left as is.
+holding the same source is left as is when that is proven: by the pinned
+digest (sha256, treeSha256), else by the source's fingerprint (fingerprint.py)
+being what it was when DEST was fetched; otherwise the source is fetched again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modeldeploy.api import ModelDeployment
 from ..errors import ExitCode, RuntimeFailure
 from .archive import is_archive, unpack
 from .digest import sha256_of
+from .fingerprint import source_fingerprint
 from .gcs import fetch_gcs
 from .http import fetch_http
 from .local import fetch_local
@@ -52,14 +55,21 @@ def fetch(src: str, dest: Path, *, sha256: str | None = None, tree_sha256: str |
           base_dir: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
           settings: StorageSettings = StorageSettings()) -> FetchResult:
     dest = Path(dest)
+    base_dir = base_dir or Path.cwd()
     identity = {"source": src, "endpoint": settings.endpoint}
-    reused = _already_there(dest, identity, sha256, tree_sha256)
-    if reused is not None:
-        return reused
+    recorded = _recorded(dest, identity)
+    fingerprint = None
+    if sha256 is None and tree_sha256 is None and (recorded is not None or urlsplit(src).scheme == "file"):
+        # Taken before the download: a source changed while it is copied differs next time. A remote
+        # source costs a request (HEAD, listing), spent only where DEST holds an earlier fetch of it.
+        fingerprint = source_fingerprint(src, base_dir, settings)
+    if recorded is not None and _proven_same(recorded, sha256, tree_sha256, fingerprint):
+        return FetchResult(dest=dest, sha256=recorded.get("sha256"), reused=True,
+                           tree_sha256=recorded.get("tree_sha256"))
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
     try:
-        artifact, digest = _download(src, staging / "download", base_dir or Path.cwd(), max_bytes, settings)
+        artifact, digest = _download(src, staging / "download", base_dir, max_bytes, settings)
         if sha256 is not None:
             digest = _verified_file(artifact, digest, sha256, src)
         ready = staging / "ready"
@@ -76,7 +86,8 @@ def fetch(src: str, dest: Path, *, sha256: str | None = None, tree_sha256: str |
             if tree != tree_sha256:
                 raise RuntimeFailure(ExitCode.CHECKSUM_MISMATCH, f"tree sha256 mismatch for {src}: expected "
                                                                  f"{tree_sha256}, got {tree}")
-        (ready / MARKER).write_text(json.dumps({**identity, "sha256": digest, "tree_sha256": tree}))
+        (ready / MARKER).write_text(json.dumps({**identity, "sha256": digest, "tree_sha256": tree,
+                                                   "fingerprint": fingerprint}))
         _swap_into_place(ready, dest)
         return FetchResult(dest=dest, sha256=digest, reused=False, tree_sha256=tree)
     finally:
@@ -111,16 +122,22 @@ def _download(src: str, into: Path, base_dir: Path, max_bytes: int,
     raise RuntimeFailure(ExitCode.UNSUPPORTED, f"unsupported source {src!r}; use file:, http(s)://, s3:// or gs://")
 
 
-def _already_there(dest: Path, identity: dict, sha256: str | None, tree_sha256: str | None) -> FetchResult | None:
+def _recorded(dest: Path, identity: dict) -> dict | None:
+    """What DEST's marker says was fetched there, if it was this source."""
     try:
         recorded = json.loads((dest / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    same = all(recorded.get(k) == v for k, v in identity.items())
-    if same and sha256 in (None, recorded.get("sha256")) and tree_sha256 in (None, recorded.get("tree_sha256")):
-        return FetchResult(dest=dest, sha256=recorded.get("sha256"), reused=True,
-                           tree_sha256=recorded.get("tree_sha256"))
-    return None
+    if not isinstance(recorded, dict) or not all(recorded.get(k) == v for k, v in identity.items()):
+        return None
+    return recorded
+
+
+def _proven_same(recorded: dict, sha256: str | None, tree_sha256: str | None, fingerprint: str | None) -> bool:
+    if sha256 is None and tree_sha256 is None:
+        # Nothing pinned: only an unchanged fingerprint proves DEST still holds what the source holds.
+        return fingerprint is not None and recorded.get("fingerprint") == fingerprint
+    return sha256 in (None, recorded.get("sha256")) and tree_sha256 in (None, recorded.get("tree_sha256"))
 
 
 def _swap_into_place(ready: Path, dest: Path) -> None:

@@ -52,13 +52,14 @@ RETRY = AnnouncedRetry(total=RETRIES, connect=RETRIES, read=3, other=0, backoff_
                        raise_on_status=False, respect_retry_after_header=True)
 
 
-def _headers() -> dict[str, str]:
+def request_headers() -> dict[str, str]:
     token = credential("token")
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _pool(uri: str, settings: StorageSettings, timeout_seconds: float) -> urllib3.PoolManager:
-    options = {"retries": RETRY, "timeout": urllib3.Timeout(connect=10.0, read=timeout_seconds)}
+def pool_for(uri: str, settings: StorageSettings, timeout_seconds: float,
+             retries: Retry | bool = RETRY) -> urllib3.PoolManager:
+    options = {"retries": retries, "timeout": urllib3.Timeout(connect=10.0, read=timeout_seconds)}
     if settings.ca_bundle:
         options["ca_certs"] = str(settings.ca_bundle)
     parts = urlsplit(uri)
@@ -73,9 +74,9 @@ def fetch_http(uri: str, staging: Path, max_bytes: int, settings: StorageSetting
                timeout_seconds: float = 30.0) -> tuple[Path, str]:
     name = PurePosixPath(urlsplit(uri).path).name or "artifact"
     target = staging / name
-    pool = _pool(uri, settings, timeout_seconds)
+    pool = pool_for(uri, settings, timeout_seconds)
     try:
-        response = pool.request("GET", uri, headers=_headers(), preload_content=False)
+        response = pool.request("GET", uri, headers=request_headers(), preload_content=False)
     except urllib3.exceptions.HTTPError as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, urllib3.exceptions.SSLError):
