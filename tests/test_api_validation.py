@@ -66,6 +66,8 @@ BAD = [
      f"{MODEL}.storage.endpoint", "without a path"),
     ("endpoint with credentials", with_((f"{MODEL}.storage", {"endpoint": "https://k:s@minio:9000"})),
      f"{MODEL}.storage.endpoint", "must not carry credentials"),
+    ("endpoint port out of range", with_((f"{MODEL}.storage", {"endpoint": "https://minio:99999"})),
+     f"{MODEL}.storage.endpoint", "from 1 to 65535"),
     ("proxy not a url", with_((f"{MODEL}.storage", {"proxy": {"url": "proxy.corp:3128"}})),
      f"{MODEL}.storage.proxy.url", "http:// or https://"),
     ("auth without a secret", with_(("spec.auth", {})), "spec.auth.apiKeySecret", "required"),
@@ -207,7 +209,7 @@ PYTHON_ONLY = {"unknown field", "hostNetwork passthrough", "serviceAccountName p
                "encoded path traversal", "pvc without path", "unsafe triton flag", "reserved env",
                "duplicate tensor", "misspelt metadata", "mig profile of another gpu", "image with a short digest",
                "huge affinity", "reshape changes the size",
-               "credentialsSecret at its old place", "api key env set by hand"}
+               "credentialsSecret at its old place", "api key env set by hand", "endpoint port out of range"}
 
 
 # The API server checks metadata itself (ObjectMeta validation), not through the CRD's schema.

@@ -297,6 +297,28 @@ def test_merge_keys_overriding_a_merged_value_are_no_duplicate(tmp_path: Path) -
 
 # -- the operator: an unreachable API server, flags out of range -------------------------------------------
 
+def free_port_flags() -> list[str]:
+    """Metrics and health ports no other test holds (the defaults may be taken by a parallel worker)."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(str(probe.getsockname()[1]))
+    return ["--bind-address", "127.0.0.1", "--metrics-port", ports[0], "--health-port", ports[1]]
+
+
+def test_operator_with_a_port_already_taken_says_which_flag(tmp_path: Path, apiserver) -> None:
+    flags = free_port_flags()
+    kubeconfig = apiserver.kubeconfig(str(tmp_path / "kubeconfig"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(flags[3])))
+        taken.listen(1)
+        proc = modeldeploy("operator", "--all-namespaces", "--standalone", *flags,
+                           env={"KUBECONFIG": kubeconfig, "KUBERNETES_SERVICE_HOST": ""}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert f"127.0.0.1:{flags[3]} (--metrics-port)" in proc.stderr and "already in use" in proc.stderr
+
+
 def test_operator_with_an_unreachable_api_server_names_it_and_exits_4(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -307,7 +329,7 @@ def test_operator_with_an_unreachable_api_server_names_it_and_exits_4(tmp_path: 
         "users": [{"name": "u", "user": {"token": "abc"}}],
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
     env = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "KUBERNETES_SERVICE_HOST": ""}
-    proc = modeldeploy("operator", "--all-namespaces", env=env, timeout=120)
+    proc = modeldeploy("operator", "--all-namespaces", *free_port_flags(), env=env, timeout=120)
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"modeldeploy operator: API server at 127.0.0.1:{port} unreachable: connection refused; check that the "

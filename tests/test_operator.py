@@ -7,6 +7,7 @@ changes, drift is repaired, failures surface as conditions with reasons.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -601,3 +602,36 @@ def test_a_rotated_api_key_rolls_the_pods(apiserver, operator_process):
                       what="a new revision for the new key")
     second = rolled["spec"]["template"]["metadata"]["annotations"]["serving.modeldeploy.io/api-key-revision"]
     assert second != first["serving.modeldeploy.io/api-key-revision"]
+
+
+@pytest.mark.parametrize("ask, secret_data, reason, words", [
+    ({"model": {"uri": "s3://models/quickstart/", "storage": {"endpoint": "https://minio.ml:9000",
+                                                               "credentialsSecret": "s3-reader"}}},
+     None, "SecretNotFound", "spec.model.storage.credentialsSecret: Secret s3-reader is not in namespace ml"),
+    ({"auth": {"apiKeySecret": "s3-reader"}}, {"api-key": base64.b64encode(b"filekey123\n").decode()},
+     "ApiKeyInvalid", "no HTTP header can carry it"),
+])
+def test_a_secret_the_pods_cannot_use_is_named_in_degraded(apiserver, operator_process, ask, secret_data, reason,
+                                                          words):
+    """A pod that cannot mount a missing Secret only waits (the kubelet says why in Events alone); a key
+    read with `--from-file` keeps its newline, which no client can send: the ModelDeployment says which."""
+    if secret_data is not None:
+        code, body = apiserver.request("POST", f"/api/v1/namespaces/{NS}/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-reader", "namespace": NS},
+            "data": secret_data})
+        assert code == 201, body
+    md = quickstart()
+    for section, fields in ask.items():
+        md["spec"][section] = {**md["spec"].get(section, {}), **fields}
+    create(apiserver, md)
+    degraded = wait_for(lambda: (c := condition(md_of(apiserver), "Degraded")) and c["status"] == "True" and c,
+                        what=f"Degraded {reason}")
+    assert degraded["reason"] == reason and words in degraded["message"], degraded
+    assert "filekey123" not in json.dumps(md_of(apiserver)), "never the key itself"
+    if secret_data is None:  # created: the pods can start, and the condition clears within a resync
+        code, body = apiserver.request("POST", f"/api/v1/namespaces/{NS}/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-reader", "namespace": NS},
+            "data": {"AWS_ACCESS_KEY_ID": "eA==", "AWS_SECRET_ACCESS_KEY": "eQ=="}})
+        assert code == 201, body
+        wait_for(lambda: condition(md_of(apiserver), "Degraded")["status"] == "False", timeout=15,
+                 what="Degraded cleared once the Secret exists")

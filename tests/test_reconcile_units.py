@@ -117,6 +117,24 @@ def test_the_worst_pod_failure_names_the_reason():
     assert diagnose([]) is None
 
 
+def test_a_crashing_triton_is_explained_by_the_models_own_load_error_and_a_failed_smoke_is_a_reason():
+    log = ("I1126 02:00:00.000 model_lifecycle.cc:473] loading: paced:1\n"
+           "E1126 02:00:01.000 model_lifecycle.cc:626] failed to load 'paced' version 1: Internal: "
+           "RuntimeError: weights file is truncated\n"
+           "I1126 02:00:01.100 server.cc:307] Waiting for in-flight requests to complete.\n"
+           "error: creating server: Internal - failed to load all models\n")
+    crashing = {"metadata": {"name": "a"}, "status": {"containerStatuses": [
+        {"name": "triton", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"exitCode": 1, "message": log}}}]}}
+    found = diagnose([crashing])
+    assert found.reason == "CrashLooping" and "weights file is truncated" in found.message
+    refused = {"metadata": {"name": "b"}, "status": {"conditions": [
+        {"type": "serving.modeldeploy.io/smoke", "status": "False",
+         "message": "HTTP 401: expecting header 'x-api-key'"}]}}
+    found = diagnose([refused])
+    assert found.reason == "SmokeFailed" and "x-api-key" in found.message
+
+
 @pytest.mark.parametrize("text, secret", [
     ("GET https://alice:pa55@models.example/m.onnx failed", "pa55"),
     ("s3 https://b.s3.amazonaws.com/m?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA123", "deadbeef"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -183,6 +184,14 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     except NoClusterConfig as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)
         return EXIT_NO_CLUSTER
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        # As `serve` does with a busy port: a usage error naming the flags, not a bug report.
+        print(f"modeldeploy operator: {options.bind_address}:{options.metrics_port} (--metrics-port) or "
+              f":{options.health_port} (--health-port) is already in use by another process; stop it or give "
+              "other ports", file=sys.stderr)
+        return EXIT_USAGE
     except Retryable as err:
         if err.status != 0:  # the server answered (429, 5xx): not this case
             raise

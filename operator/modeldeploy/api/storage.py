@@ -67,6 +67,13 @@ def _server_url(value: str) -> str:
                          "storage.credentialsSecret)")
     if parts.query or parts.fragment or parts.path not in ("", "/"):
         raise ValueError("is scheme://host[:port] only, without a path or query")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"has port {parts.netloc.rpartition(':')[2]!r}: give a TCP port from 1 to 65535, "
+                         "e.g. https://minio.storage:9000")
     return value
 
 

@@ -11,7 +11,7 @@ from .autoscaling import autoscaler_unavailable, build_autoscaler, build_hpa, bu
 from .config_map import build_config_map
 from .admin_key import triton_command
 from .deployment import build_deployment, desired_replicas, revision_spec, template_hash
-from .inputs import SecretRevisions, api_key_from_secret, secret_revision
+from .inputs import SecretRevisions, api_key_from_secret, api_key_problem, secret_revision
 from .options import DEFAULT_RUNTIME_IMAGE, BuildOptions
 from .policy import build_network_policy, build_pdb
 from .services import (build_http_route, build_metrics_service, build_preview_service, build_revision_service,
@@ -62,7 +62,7 @@ def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *,
 __all__ = [
     "autoscaler_unavailable", "build_autoscaler", "build_hpa", "build_scaled_object",
     "ADMIN_HEADER", "API_KEY_HEADER", "GRPC_ADMIN_HEADER", "GRPC_API_KEY_HEADER", "SecretRevisions",
-    "admin_lock_args", "api_key_from_secret", "api_key_headers", "secret_revision", "triton_command",
+    "admin_lock_args", "api_key_from_secret", "api_key_problem", "api_key_headers", "secret_revision", "triton_command",
     "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",
     "build_http_route", "build_metrics_service", "build_preview_service", "build_revision", "build_revision_service",
     "build_shared", "desired_replicas", "build_model_config", "build_network_policy", "build_pdb", "build_service",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..builders.naming import SMOKE_CONDITION
 from .redact import redact
 
 FETCH_CONTAINER, BUILD_CONTAINER, TRITON_CONTAINER = "fetch", "build-repo", "triton"
@@ -21,7 +22,7 @@ class Finding:
 
 # Order = severity: the first kind found names the condition.
 SEVERITY = ("ModelFetchFailed", "ModelRepositoryInvalid", "ImagePullFailed", "ContainerConfigInvalid",
-            "OOMKilled", "CrashLooping", "Unschedulable")
+            "OOMKilled", "CrashLooping", "SmokeFailed", "Unschedulable")
 
 
 def diagnose(pods: Iterable[dict]) -> Finding | None:
@@ -56,6 +57,15 @@ def _first_line(text: str | None) -> str:
     return lines[-1] if lines else ""
 
 
+def _crash_line(text: str | None) -> str:
+    """The line of a crashed Triton's log that says why: a model's own load error, as local serve picks it
+    (Triton's last line, "failed to load all models", names no model and no cause)."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    causes = [line for line in lines if "failed to load '" in line or
+              (line.startswith("E") and "CudaDriverHelper" not in line and "failed to load all models" not in line)]
+    return (causes or lines or [""])[-1]
+
+
 def _pod_findings(pod: dict) -> list[Finding]:
     name = pod["metadata"]["name"]
     status = pod.get("status") or {}
@@ -83,11 +93,13 @@ def _pod_findings(pod: dict) -> list[Finding]:
             add("OOMKilled", f"container {cname} was killed for exceeding its memory limit; "
                              "raise spec.runtime.resources.memory or lower the model's instance count")
         elif waiting.get("reason") == "CrashLoopBackOff" and cname not in (FETCH_CONTAINER, BUILD_CONTAINER):
-            detail = _first_line((terminated or {}).get("message")) or \
+            detail = _crash_line((terminated or {}).get("message")) or \
                 f"exit code {(terminated or {}).get('exitCode', '?')}"
             add("CrashLooping", f"container {cname} keeps crashing: {detail}")
     for condition in status.get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False" \
                 and condition.get("reason") == "Unschedulable":
             add("Unschedulable", condition.get("message") or "no node fits the pod")
+        elif condition.get("type") == SMOKE_CONDITION and condition.get("status") == "False":
+            add("SmokeFailed", f"the smoke inference failed: {condition.get('message') or 'no answer'}")
     return found

@@ -18,8 +18,8 @@ from typing import Protocol
 
 from .. import rollout
 from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, RolloutStatus, parse_model_deployment
-from ..builders import (BuildOptions, SecretRevisions, autoscaler_unavailable, build_revision, build_shared,
-                        desired_replicas, secret_revision, template_hash)
+from ..builders import (BuildOptions, SecretRevisions, api_key_problem, autoscaler_unavailable, build_revision,
+                        build_shared, desired_replicas, secret_revision, template_hash)
 from ..builders import naming as n
 from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound
 from ..clients.permissions import KINDS
@@ -461,7 +461,10 @@ class Reconciler:
         )
 
     def _unavailable(self, md: ModelDeployment) -> str | None:
-        """What the spec asks of the cluster that it lacks (a CRD), said in the Degraded condition."""
+        """What the spec asks of the cluster that it lacks (a Secret, a CRD), said in the Degraded condition."""
+        secrets = self._secret_problem(md)
+        if secrets:
+            return secrets
         missing = autoscaler_unavailable(md, self._options.keda_available)
         if missing:
             return f"AutoscalerUnavailable: {missing}"
@@ -470,6 +473,25 @@ class Reconciler:
             return ("TrafficRoutingUnavailable: rollout.trafficRouting.gatewayApi needs the Gateway API CRDs "
                     "(httproutes.gateway.networking.k8s.io); until they are installed the canary's weight "
                     "follows its share of pods")
+        return None
+
+    def _secret_problem(self, md: ModelDeployment) -> str | None:
+        """A Secret the pods need that is missing (a kubelet reports a volume it cannot mount only in Events,
+        so the pod just waits), or an API key no client could send."""
+        if self._secrets is None:
+            return None
+        storage = md.spec.model.storage
+        needed = [("model.storage.credentialsSecret", storage.credentials_secret if storage else None),
+                  ("auth.apiKeySecret", md.spec.auth.api_key_secret if md.spec.auth else None)]
+        for field, name in needed:
+            if not name:
+                continue
+            secret = self._secrets(md.namespace, name)
+            if secret is None:
+                return (f"SecretNotFound: spec.{field}: Secret {name} is not in namespace {md.namespace} (or the "
+                        "operator cannot read it); the pods wait for it: create it there")
+            if field == "auth.apiKeySecret" and (problem := api_key_problem(secret)):
+                return f"ApiKeyInvalid: spec.{field}: {problem}"
         return None
 
     def _finish(self, body: dict, facts: Facts) -> int:

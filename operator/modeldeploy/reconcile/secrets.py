@@ -1,9 +1,11 @@
-"""The few Secrets the operator reads: the API key a ModelDeployment's spec.auth names.
+"""The few Secrets the operator reads: those a ModelDeployment's spec names.
 
-Read with `get` (never listed or watched: the operator holds no other
-Secret), and kept for a resync period, so a reconcile costs at most one read
-per period for a model with auth, and a rotated key reaches the pod template
-(and rolls the pods) within that period.
+The API key of spec.auth (for its own smoke and metrics calls, and to roll
+the pods when it rotates), and whether spec.model.storage.credentialsSecret
+exists (a pod that cannot mount it only waits; the operator says why). Read
+with `get` (never listed or watched), and kept for a resync period, so a
+reconcile costs at most one read per period and Secret. Only the API key's
+entry is kept in memory: the storage credentials are never held.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..api import API_KEY_SECRET_KEY
 from ..clients import ApiError, KubeClient, NotFound
 from ..clients.permissions import SECRET
 
@@ -33,7 +36,7 @@ class SecretReader:
         if held is not None and now - held[0] < self._ttl:
             return held[1]
         try:
-            secret: dict | None = self._client.get(SECRET, namespace, name)
+            secret: dict | None = _kept_part(self._client.get(SECRET, namespace, name))
         except NotFound:
             secret = None
         except ApiError:
@@ -41,3 +44,10 @@ class SecretReader:
         with self._lock:
             self._held[key] = (now, secret)
         return secret
+
+
+def _kept_part(secret: dict) -> dict:
+    meta = secret.get("metadata") or {}
+    data = secret.get("data") or {}
+    return {"metadata": {k: meta[k] for k in ("name", "namespace", "uid") if k in meta},
+            "data": {API_KEY_SECRET_KEY: data[API_KEY_SECRET_KEY]} if API_KEY_SECRET_KEY in data else {}}
