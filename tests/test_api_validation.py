@@ -66,6 +66,12 @@ BAD = [
      f"{MODEL}.storage.endpoint", "without a path"),
     ("endpoint with credentials", with_((f"{MODEL}.storage", {"endpoint": "https://k:s@minio:9000"})),
      f"{MODEL}.storage.endpoint", "must not carry credentials"),
+    ("affinity typo", with_(("spec.runtime.affinity", {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "gpu", "operator": "In", "valuez": ["a100"]}]}]}}})),
+     "spec.runtime.affinity", "matchExpressions[0].valuez: unknown field; did you mean values?"),
+    ("affinity wrong type", with_(("spec.runtime.affinity", {"podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": "high", "podAffinityTerm": {}}]}})),
+     "spec.runtime.affinity", "weight: must be an integer"),
     ("endpoint port out of range", with_((f"{MODEL}.storage", {"endpoint": "https://minio:99999"})),
      f"{MODEL}.storage.endpoint", "from 1 to 65535"),
     ("proxy not a url", with_((f"{MODEL}.storage", {"proxy": {"url": "proxy.corp:3128"}})),
@@ -209,7 +215,8 @@ PYTHON_ONLY = {"unknown field", "hostNetwork passthrough", "serviceAccountName p
                "encoded path traversal", "pvc without path", "unsafe triton flag", "reserved env",
                "duplicate tensor", "misspelt metadata", "mig profile of another gpu", "image with a short digest",
                "huge affinity", "reshape changes the size",
-               "credentialsSecret at its old place", "api key env set by hand", "endpoint port out of range"}
+               "credentialsSecret at its old place", "api key env set by hand", "endpoint port out of range",
+               "affinity typo"}
 
 
 # The API server checks metadata itself (ObjectMeta validation), not through the CRD's schema.

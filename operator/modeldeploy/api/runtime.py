@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .affinity import affinity_problem, affinity_schema
 from .auth import API_KEY_ENV
 from .base import DNS1123_SUBDOMAIN, ApiModel, FieldError, Quantity, cel_rules, cross_field_rules
 from .image_reference import IMAGE_REFERENCE_PATTERN, image_reference_problem
@@ -110,7 +111,7 @@ class RuntimeSpec(ApiModel):
     tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
     affinity: dict[str, Any] | None = Field(
         default=None, description="A core/v1 Affinity, passed to the pod as is.",
-        json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        json_schema_extra=affinity_schema(),
     )
     priority_class_name: str | None = Field(default=None, max_length=253, pattern=DNS1123_SUBDOMAIN)
     args: list[Annotated[str, Field(max_length=1024)]] = Field(
@@ -142,6 +143,8 @@ class RuntimeSpec(ApiModel):
         if size > MAX_AFFINITY_BYTES:
             raise ValueError(f"is {size // 1024} KiB; the limit is {MAX_AFFINITY_BYTES // 1024} KiB "
                              "(a real affinity is a few hundred bytes)")
+        if affinity and (problem := affinity_problem(affinity)):
+            raise ValueError(problem)
         return affinity
 
     @field_validator("args")
