@@ -321,3 +321,12 @@ def test_hpa_behavior_passes_through_as_autoscaling_v2_spells_it() -> None:
                                       "behavior": behavior}))
     assert parse_model_deployment(doc).spec.autoscaling.behavior.to_wire() == behavior
     assert api_server_rejections(doc) == []
+
+
+def test_a_moved_field_hides_no_other_problem() -> None:
+    doc = with_(("spec.model.credentialsSecret", "foo"), ("spec.model.version", 3))
+    with pytest.raises(InvalidSpec) as caught:
+        parse_model_deployment(doc)
+    found = {p.path: p.message for p in caught.value.problems}
+    assert found["spec.model.credentialsSecret"].startswith("moved to storage.credentialsSecret")
+    assert "quote it" in found["spec.model.version"]

@@ -197,7 +197,8 @@ def test_chart_crds_are_the_same_bytes_as_crds_and_kept_on_uninstall():
 
 def test_notes_tell_what_to_apply_next():
     out = helm("install", "md", str(CHART), "--dry-run=client", "--namespace", "ms").stdout
-    assert "kubectl apply -f examples/quickstart.yaml" in out
+    assert "kubectl apply -f my-model.yaml" in out and "examples/resnet50-onnx-gpu.yaml" in out
+    assert "examples/quickstart.yaml" not in out, "its file: model exists on a laptop, not in a cluster"
     assert "modeldeploy crd | kubectl apply --server-side -f -" in out
 
 

@@ -351,6 +351,21 @@ def test_operator_flags_out_of_range_are_usage_errors(tmp_path: Path, flags: lis
     assert words in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize("variable, value, words", [
+    ("RESYNC_SECONDS", "abc", "argument --resync-seconds: invalid float value: 'abc'"),
+    ("PRIORITY", "x", "argument --priority: invalid int value: 'x'"),
+    ("DRAIN_SECONDS", "1.5", "argument --drain-seconds: invalid int value: '1.5'"),
+    ("STANDALONE", "maybe", "MODELDEPLOY_STANDALONE='maybe': give true or false"),
+])
+def test_a_bad_environment_value_is_a_usage_error_of_the_operator_alone(tmp_path: Path, variable: str, value: str,
+                                                                       words: str) -> None:
+    env = {f"MODELDEPLOY_{variable}": value, "KUBECONFIG": str(tmp_path / "missing"), "KUBERNETES_SERVICE_HOST": ""}
+    proc = modeldeploy("operator", "--all-namespaces", env=env)
+    assert proc.returncode == 2 and words in proc.stderr.strip().splitlines()[-1], proc.stderr
+    other = modeldeploy("validate", "-f", str(REPO / "examples" / "bert-keda.yaml"), env=env)
+    assert other.returncode == 0, "another command does not read the operator's settings"
+
+
 # -- flags checked where they are read: usage errors (exit 2), never exit 70 -----------------------------------
 
 QUICKSTART = str(REPO / "examples" / "quickstart.yaml")

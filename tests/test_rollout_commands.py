@@ -391,7 +391,7 @@ def test_a_watching_status_waits_for_an_api_server_that_does_not_answer_yet():
     down = Down()
     with pytest.raises(CommandFailure) as failure:
         status_command(down, watch=True, timeout=0.3, out=said.append, poll=0.05)
-    assert failure.value.code is ExitCode.UNAVAILABLE and down.reads > 2
+    assert failure.value.code is ExitCode.TIMEOUT and down.reads > 2, "--timeout passed: its own exit code"
     assert said == ["the API server did not answer about ml/quickstart; trying again every 0.05s (Ctrl-C stops)"]
     once = Down()
     with pytest.raises(CommandFailure):

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
+from modeldeploy.api import parse_model_deployment
 from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
+from modeldeploy_runtime.serve import default_workdir
 from modeldeploy_runtime.triton_process import TritonProcess, listens_on
 
 from test_cli_messages import modeldeploy
@@ -84,6 +87,13 @@ def test_a_second_serve_in_the_same_work_folder_is_refused(tmp_path: Path) -> No
     assert _one_line(proc) == (f"USAGE: {workdir} is in use by another modeldeploy serve (pid {os.getpid()}); "
                                "stop it, or give this one its own --workdir")
     assert (workdir / "repository" / "keep").is_dir(), "the running serve's repository was touched"
+
+
+def test_two_checkouts_of_one_example_get_their_own_work_folders(tmp_path: Path) -> None:
+    md = parse_model_deployment(yaml.safe_load(Path(QUICKSTART).read_text()))
+    here, there = default_workdir(md, REPO / "examples"), default_workdir(md, tmp_path)
+    assert here != there and here.parent == there.parent
+    assert default_workdir(md, REPO / "examples") == here, "the same file: the same folder, and its lock"
 
 
 class _ReadyForAnything(http.server.BaseHTTPRequestHandler):

@@ -100,7 +100,15 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"MODELDEPLOY_{name}", default)
 
 
+def _env_flag(name: str) -> bool | None:
+    """A yes/no MODELDEPLOY_<name>; None for anything else (refused when the operator starts)."""
+    value = _env(name, "").strip().lower()
+    return False if value in ("", "0", "false", "no") else True if value in ("1", "true", "yes") else None
+
+
 def _add_operator_command(sub: argparse._SubParsersAction) -> None:
+    # Defaults from MODELDEPLOY_* stay strings: argparse converts a string default with the flag's type
+    # when this command is parsed, so a bad value is a usage error naming the flag, for this command only.
     op = sub.add_parser(
         "operator", help="run the controller against the cluster of KUBECONFIG or the in-cluster config",
         description="Every flag has an environment equivalent, MODELDEPLOY_<FLAG> (e.g. MODELDEPLOY_LOG_FORMAT=json; "
@@ -111,8 +119,8 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                        default=[ns for ns in (_env("NAMESPACES") or "").split(",") if ns],
                        help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true",
-                       default=_env("ALL_NAMESPACES", "").lower() in ("1", "true", "yes"),
-                       help="watch every namespace (needs cluster-wide RBAC; the default without -n)")
+                       default=False,
+                       help="watch every namespace (needs cluster-wide RBAC); one of -A or -n is required")
     op.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=_env("LOG_LEVEL", "info"),
                     help="least severe log lines shown (default: %(default)s)")
     op.add_argument("--log-format", choices=["text", "json"], default=_env("LOG_FORMAT", "text"),
@@ -123,33 +131,39 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
                     help="serves /healthz and /readyz (default: %(default)s)")
     op.add_argument("--bind-address", default=_env("BIND_ADDRESS", "0.0.0.0"),
                     help="address the metrics and health servers listen on (default: %(default)s)")
-    op.add_argument("--resync-seconds", type=float, default=float(_env("RESYNC_SECONDS", "60")),
+    op.add_argument("--resync-seconds", type=float, default=_env("RESYNC_SECONDS", "60"),
                     help="how often every ModelDeployment is checked against its children (default: %(default)s)")
-    op.add_argument("--relist-seconds", type=float, default=float(_env("RELIST_SECONDS", "600")),
+    op.add_argument("--relist-seconds", type=float, default=_env("RELIST_SECONDS", "600"),
                     help="how often every watched kind is listed again to repair what a watch missed "
                          "(default: %(default)s)")
     op.add_argument("--runtime-image", default=_env("RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE), type=_image_reference,
                     help="image of the fetch/build-repo init containers of every Triton pod (default: %(default)s)")
-    op.add_argument("--prestop-seconds", type=int, default=int(_env("PRESTOP_SECONDS", "10")),
+    op.add_argument("--prestop-seconds", type=int, default=_env("PRESTOP_SECONDS", "10"),
                     help="how long a stopping Triton pod keeps serving while its endpoints go; more than the "
                          "cluster's endpoint propagation (default: %(default)s)")
-    op.add_argument("--drain-seconds", type=int, default=int(_env("DRAIN_SECONDS", "30")),
+    op.add_argument("--drain-seconds", type=int, default=_env("DRAIN_SECONDS", "30"),
                     help="how long Triton then waits for inferences in flight (default: %(default)s)")
     op.add_argument("--keda-prometheus-server", default=_env("KEDA_PROMETHEUS_SERVER",
                                                              BuildOptions.keda_prometheus_server),
                     help="engine keda: the Prometheus server its ScaledObjects query (default: %(default)s)")
     op.add_argument("--peering", default=_env("PEERING", "modeldeploy"),
                     help="kopf peering object shared by the replicas (default: %(default)s)")
-    op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")) or None,
+    op.add_argument("--priority", type=int, default=_env("PRIORITY", "0"),
                     help="peering priority; default: random, so replicas never tie")
     op.add_argument("--peering-lifetime", type=positive_int, default=_env("PEERING_LIFETIME", "30"),
                     help="seconds a silent replica is still taken as alive; bounds the takeover after a crash")
-    op.add_argument("--standalone", action="store_true",
-                    default=_env("STANDALONE", "").lower() in ("1", "true", "yes"), help="run without peering")
+    op.add_argument("--standalone", action="store_true", default=False, help="run without peering")
     op.set_defaults(func=_cmd_operator)
 
 
 def _check_operator_flags(args: argparse.Namespace) -> str | None:
+    for name, flag in (("STANDALONE", "standalone"), ("ALL_NAMESPACES", "all_namespaces")):
+        value = _env_flag(name)
+        if value is None:
+            return f"MODELDEPLOY_{name}={_env(name)!r}: give true or false"
+        setattr(args, flag, getattr(args, flag) or value)
+    if args.all_namespaces and args.namespaces:
+        return "MODELDEPLOY_ALL_NAMESPACES and --namespace/MODELDEPLOY_NAMESPACES: choose one"
     if args.metrics_port == args.health_port:
         return (f"argument --health-port: {args.health_port} is also --metrics-port; give the two endpoints "
                 "different ports")

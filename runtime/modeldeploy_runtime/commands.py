@@ -69,8 +69,9 @@ def add_commands(sub: Any, load: Callable[[str], Any]) -> None:
     serve.add_argument("--grpc-port", type=tcp_port, help="Triton's gRPC port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--metrics-port", type=tcp_port,
                        help="Triton's Prometheus /metrics port on 127.0.0.1 (default: a free one)")
-    serve.add_argument("--workdir", type=Path, help="where fetched models and the repository go (default: "
-                                                    "~/.cache/modeldeploy/serve/NAMESPACE-NAME); one serve at a time")
+    serve.add_argument("--workdir", type=Path,
+                       help="where fetched models and the repository go (default: ~/.cache/modeldeploy/serve/"
+                            "NAMESPACE-NAME-<folder hash>); one serve at a time")
     serve.add_argument("--ready-timeout", type=positive_float, default=120.0, metavar="SECONDS",
                        help="seconds to wait for the model to load and answer (default: %(default)s)")
     serve.add_argument("--once", action="store_true", help="answer one inference over HTTP and gRPC, then stop")
@@ -198,7 +199,7 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
                     print(f"inference over {protocol}: {as_json(outputs)}")
                 return 0
             print("Try it:")
-            request_file = (args.workdir or default_workdir(md)).resolve() / "request.json"
+            request_file = (args.workdir or default_workdir(md, base_dir)).resolve() / "request.json"
             key_prefix, key_header = _key_for_try_it(server.api_key)
             print(f"  {curl_example(md, server.http_url, request_file, key_header)}")
             print(f"  {key_prefix}modeldeploy infer -f {args.filename} --url {server.http_url}")

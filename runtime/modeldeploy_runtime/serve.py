@@ -8,6 +8,7 @@ readiness), bound to 127.0.0.1 and without a cluster.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import secrets
 import shutil
@@ -71,9 +72,12 @@ class LocalServer:
         return f"http://127.0.0.1:{self.triton.metrics_port}/metrics"
 
 
-def default_workdir(md: ModelDeployment) -> Path:
+def default_workdir(md: ModelDeployment, base_dir: Path, purpose: str = "") -> Path:
+    """~/.cache/modeldeploy/serve/NAMESPACE-NAME-<8 hex of the file's folder>: two checkouts serving the same
+    example never share (or lock each other out of) one work folder."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "modeldeploy" / "serve" / f"{md.namespace}-{md.name}"
+    where = hashlib.sha256(str(base_dir.resolve()).encode()).hexdigest()[:8]
+    return cache / "modeldeploy" / "serve" / "-".join(filter(None, (md.namespace, md.name, where, purpose)))
 
 
 def _check_backend_available(md: ModelDeployment) -> None:
@@ -126,7 +130,7 @@ def _claimed(workdir: Path) -> Iterator[None]:
 def serving(md: ModelDeployment, base_dir: Path, options: ServeOptions = ServeOptions()) -> Iterator[LocalServer]:
     _check_backend_available(md)
     _check_ports(options)
-    workdir = options.workdir or default_workdir(md)
+    workdir = options.workdir or default_workdir(md, base_dir)
     with _claimed(workdir), _serving_in(md, base_dir, options, workdir) as server:
         yield server
 

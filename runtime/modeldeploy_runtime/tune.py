@@ -192,9 +192,10 @@ def _tune(args: argparse.Namespace, md: ModelDeployment) -> int:
     _check_preferred(md, args.preferred)
     preferred = args.preferred if args.preferred is not None else [None, args.concurrency]
     grid = candidates(md, args.instances, args.delays, preferred)
-    trials = sweep(md, Path(args.filename).resolve().parent, grid, concurrency=args.concurrency,
+    base_dir = Path(args.filename).resolve().parent
+    trials = sweep(md, base_dir, grid, concurrency=args.concurrency,
                    protocol=args.protocol, window_ms=args.window_ms,
-                   workdir=args.workdir or default_workdir(md).with_name(f"{md.namespace}-{md.name}-tune"),
+                   workdir=args.workdir or default_workdir(md, base_dir, "tune"),
                    pin=not args.no_pin)
     protocol = "gRPC" if args.protocol == "grpc" else "HTTP (binary tensors)"
     chosen = best(trials, budget)

@@ -265,14 +265,6 @@ class ModelSpec(ApiModel):
         )
     }
 
-    @model_validator(mode="before")
-    @classmethod
-    def _credentials_secret_moved(cls, data: object) -> object:
-        if isinstance(data, dict) and "credentialsSecret" in data:
-            raise FieldError("credentialsSecret", "moved to storage.credentialsSecret: write storage: "
-                                                  f"{{credentialsSecret: {data['credentialsSecret']}}}")
-        return data
-
     @model_validator(mode="after")
     @cross_field_rules
     def _source_consistent(self) -> Iterator[FieldError]:

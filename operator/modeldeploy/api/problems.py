@@ -87,6 +87,12 @@ def problems_from(err: ValidationError) -> list[Problem]:
     return problems
 
 
+# Fields that moved: an unknown field there says where it went (and the other problems still show).
+MOVED_FIELDS = {
+    "spec.model.credentialsSecret": "moved to storage.credentialsSecret: write storage: {{credentialsSecret: {}}}",
+}
+
+
 def _explain(e: dict[str, Any]) -> tuple[str, str]:
     loc = e["loc"]
     kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
@@ -94,7 +100,8 @@ def _explain(e: dict[str, Any]) -> tuple[str, str]:
         field_error: FieldError = ctx["error"]
         return _path(loc + field_error.field.split(".")), field_error.message
     if kind == "extra_forbidden":
-        return _path(loc), _unknown_field(loc)
+        moved = MOVED_FIELDS.get(_path(loc))
+        return _path(loc), moved.format(given) if moved else _unknown_field(loc)
     if kind == "missing":
         return _path(loc), "required field is missing; add it"
     if kind in _TYPE_WORDS:

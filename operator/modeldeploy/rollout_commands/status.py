@@ -54,9 +54,10 @@ def _first_reading(session: Session, watch: bool, deadline: float | None, out: C
         try:
             return Standing.of(session.get())
         except CommandFailure as failure:
-            if not watch or failure.code is not ExitCode.UNAVAILABLE or \
-                    (deadline is not None and time.monotonic() >= deadline):
+            if not watch or failure.code is not ExitCode.UNAVAILABLE:
                 raise
+            if deadline is not None and time.monotonic() >= deadline:  # --timeout passed, as documented
+                raise CommandFailure(ExitCode.TIMEOUT, f"{failure.reason}, up to --timeout") from None
             if not told:
                 out(f"{failure.reason}; trying again every {poll:g}s (Ctrl-C stops)")
                 told = True
