@@ -73,14 +73,31 @@ def model_uri(cluster, namespace, model) -> str:
 
 def serve_model(cluster, namespace: str, model: Path) -> str:
     """A model folder as <name>.tar.gz on an http server pod in the namespace; its URI for spec.model.uri."""
-    p = paths(namespace)
+    return f"{serve_files(cluster, namespace, {f'{model.name}.tar.gz': tarball(model)})}/{model.name}.tar.gz"
+
+
+def tarball(model: Path, replace: dict[str, str] | None = None) -> bytes:
+    """A model folder as .tar.gz bytes; `replace` gives some files other text (a model.py that fails)."""
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
         for file in sorted(model.iterdir()):
-            tar.add(file, arcname=file.name)
-    files = {f"{model.name}.tar.gz": base64.b64encode(archive.getvalue()).decode()}
+            if replace and file.name in replace:
+                data = replace[file.name].encode()
+                info = tarfile.TarInfo(file.name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.add(file, arcname=file.name)
+    return archive.getvalue()
+
+
+def serve_files(cluster, namespace: str, files: dict[str, bytes]) -> str:
+    """Files on an http server pod in the namespace (from a ConfigMap); the base URL they are served at."""
+    p = paths(namespace)
     cluster.create(p["configmaps"], {"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": "model-files", "namespace": namespace}, "binaryData": files})
+                                     "metadata": {"name": "model-files", "namespace": namespace},
+                                     "binaryData": {name: base64.b64encode(data).decode()
+                                                    for name, data in files.items()}})
     cluster.create(p["deployments"], python_deployment(
         "model-server", namespace, ["python3", "-m", "http.server", "8080", "--directory", "/srv"],
         {"configMap": {"name": "model-files"}}, 8080))
@@ -90,7 +107,7 @@ def serve_model(cluster, namespace: str, model: Path) -> str:
                                             "ports": [{"port": 8080, "targetPort": "http"}]}})
     wait_for(lambda: (cluster.get(f"{p['deployments']}/model-server").get("status") or {}).get("readyReplicas"),
              timeout=180, what="model server ready")
-    return f"http://model-server.{namespace}.svc:8080/{model.name}.tar.gz"
+    return f"http://model-server.{namespace}.svc:8080"
 
 
 def quickstart(namespace: str, uri: str) -> dict:
