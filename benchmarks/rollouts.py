@@ -24,7 +24,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from support.cluster import Cluster, HarnessSettings  # noqa: E402
+from support.cluster.polling import Poller  # noqa: E402
 from support.quickstart import make_quickstart  # noqa: E402
 
 QUICKSTART = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
@@ -47,28 +47,17 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-class PodSeconds:
+class PodSeconds(Poller):
     """Integrates the pods that hold a GPU, and the most at once, while it runs."""
 
     def __init__(self, cluster: Cluster):
-        self.cluster, self.total, self.peak = cluster, 0.0, 0
-        self._stop = threading.Event()
+        super().__init__(every=0.1)
+        self.cluster, self.total, self.peak, self._last = cluster, 0.0, 0, time.monotonic()
 
-    def __enter__(self) -> PodSeconds:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        while not self._stop.wait(0.1):
-            now, pods = time.monotonic(), len(self.cluster.pods())
-            self.total += pods * (now - last)
-            self.peak, last = max(self.peak, pods), now
+    def poll(self) -> None:
+        now, pods = time.monotonic(), len(self.cluster.pods())
+        self.total += pods * (now - self._last)
+        self.peak, self._last = max(self.peak, pods), now
 
 
 def spec(replicas: int, rollout: dict, version: str = "1", uri: str | None = None) -> dict:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import yaml
 
 from conftest import REPO
 from support.cluster.objects import condition
+from support.cluster.polling import Poller
 
 pytestmark = pytest.mark.harness
 
@@ -79,7 +79,7 @@ def rollout_of(cluster) -> dict:
 
 
 @dataclass
-class Budget:
+class Budget(Poller):
     """Samples the pods every 0.1 s and remembers the worst moments."""
 
     cluster: object
@@ -89,31 +89,35 @@ class Budget:
     most_pods: int = 0
     fewest_serving: int = 1 << 30
     samples: int = 0
-    weights: list[tuple[float, int]] = field(default_factory=list)  # (time, status weight of the new revision)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
-    def __enter__(self) -> Budget:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
+    def __post_init__(self) -> None:
+        super().__init__(every=0.1)
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            pods = self.cluster.pods()
-            serving = sum(1 for p in pods if p.ready and not p.terminating)
-            self.most_pods = max(self.most_pods, len(pods))
-            self.fewest_serving = min(self.fewest_serving, serving)
-            self.samples += 1
+    def poll(self) -> None:
+        pods = self.cluster.pods()
+        serving = sum(1 for p in pods if p.ready and not p.terminating)
+        self.most_pods = max(self.most_pods, len(pods))
+        self.fewest_serving = min(self.fewest_serving, serving)
+        self.samples += 1
 
     def check(self, floor: int | None = None) -> None:
         assert self.samples > 50, "the monitor ran"
         assert self.most_pods <= self.total + self.surge, f"{self.most_pods} pods > {self.total} + {self.surge}"
         floor = self.total - self.unavailable if floor is None else floor
         assert self.fewest_serving >= floor, f"{self.fewest_serving} pods serving < {floor}"
+
+
+class FailureTimes(Poller):
+    """When the clients' failure count last grew, every 0.05 s."""
+
+    def __init__(self, load):  # noqa: ANN001 - the harness's load generator
+        super().__init__(every=0.05)
+        self.load, self.seen, self.at = load, 0, []
+
+    def poll(self) -> None:
+        if self.load.report.failures > self.seen:
+            self.seen = self.load.report.failures
+            self.at.append(time.time())
 
 
 def serve(cluster, md: dict, *, timeout: float = 120) -> None:
@@ -181,29 +185,15 @@ def test_a_version_failing_every_request_is_rolled_back_by_the_analysis(make_clu
     first_answer(cluster)
     load = cluster.load(cluster.service_address("quickstart", "http"), "quickstart", INPUTS, OUTPUTS,
                         concurrency=2, requests_per_connection=1)
-    failures_at: list[float] = []
-
-    def watch_failures() -> None:
-        seen = 0
-        while not stop.is_set():
-            if load.report.failures > seen:
-                seen = load.report.failures
-                failures_at.append(time.time())
-            time.sleep(0.05)
-    stop = threading.Event()
-    watcher = threading.Thread(target=watch_failures, daemon=True)
-    with load, Budget(cluster, total=2, surge=1, unavailable=0) as budget:
-        watcher.start()
+    with load, Budget(cluster, total=2, surge=1, unavailable=0) as budget, FailureTimes(load) as failures:
         load.wait_for(30)
         cluster.apply(version(md, "2", uri="file:models/broken-infer"))
         aborted = cluster.wait(lambda: (r := rollout_of(cluster)).get("phase") == "Aborted" and r, timeout=120,
                                what="the rollout aborted")
         after = load.report.successes
         load.wait_for(after + 100, timeout=60)
-        stop.set()
-    watcher.join(2)
     aborted_at = time.mktime(time.strptime(aborted["abortedAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    last_failure = max(failures_at) if failures_at else aborted_at
+    last_failure = max(failures.at) if failures.at else aborted_at
     print(f"failures seen by clients: {load.report.failures}; last {last_failure - aborted_at:+.1f}s from the abort")
     assert load.report.failures > 0, "the canary did take its share and failed it"
     assert last_failure - aborted_at <= 10, "traffic back on the stable revision within 10 s"
