@@ -16,6 +16,10 @@ Policies:
   rate(success[30s]) per pod, from Prometheus scraping every 15 s.
 - keda: a KEDA ScaledObject (metricType Value) whose metric is refreshed every
   30 s, on top of the same HPA.
+- floor: no autoscaler, the best any can do that learns of the load when it
+  arrives: maxReplicas the instant the load exceeds what is serving, no metric
+  lag, never a scale-down. Its SLO-violation seconds are a floor for every
+  policy above.
 """
 
 from __future__ import annotations
@@ -194,6 +198,26 @@ class Builtin:
         self.state = decision.state
         if decision.scale:
             cluster.set_replicas(decision.desired, now)
+
+
+class ReactiveBound:
+    """maxReplicas at the first instant the arrivals exceed the serving pods' capacity; never fewer after.
+
+    More ready pods at every instant can only shorten every pod's queue (new pods start empty and the
+    Service spreads arrivals evenly), and before that instant the serving pods keep up, so no policy
+    that sees the load no earlier than it arrives misses the SLO for fewer seconds.
+    """
+
+    name = "floor"
+
+    def __init__(self, load, max_replicas: int):
+        self.load = load
+        self.max = max_replicas
+
+    def act(self, cluster: Cluster, now: float) -> None:
+        serving = sum(1 for p in cluster.pods if p.ready(now))
+        if cluster.replicas < self.max and self.load(now) > serving * cluster.svc.capacity:
+            cluster.set_replicas(self.max, now)
 
 
 class Prometheus:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.unit
 def results():
     svc = Service()
     return {(trace, policy): run(trace, policy, 60.0, svc)
-            for trace in ("step ×4", "spike ×10 (30 s)") for policy in ("builtin", "hpa")}
+            for trace in ("step ×4", "spike ×10 (30 s)") for policy in ("builtin", "hpa", "floor")}
 
 
 def test_on_a_step_the_builtin_misses_the_slo_far_less_with_fewer_replicas(results) -> None:
@@ -41,3 +41,17 @@ def test_the_builtin_reacts_within_seconds_and_never_exceeds_max(results) -> Non
     first_up = next(t for t, r in zip(series["t"], series["replicas"]) if r > 1)
     assert 120 < first_up <= 125  # the step comes at 120 s; tick 2 s, panic window 6 s
     assert max(series["replicas"]) <= 16
+
+
+@pytest.mark.parametrize("trace", ["step ×4", "spike ×10 (30 s)"])
+def test_no_policy_misses_the_slo_for_fewer_seconds_than_the_floor(results, trace) -> None:
+    floor = results[trace, "floor"].slo_seconds
+    assert floor > 0
+    assert results[trace, "builtin"].slo_seconds >= floor
+    assert results[trace, "hpa"].slo_seconds >= floor
+
+
+def test_on_a_spike_shorter_than_a_pod_start_the_builtin_is_within_a_few_ticks_of_the_floor(results) -> None:
+    # The floor reacts at the instant the load rises, with no scrape; the builtin sees it on its next 2 s tick.
+    builtin, floor = results["spike ×10 (30 s)", "builtin"], results["spike ×10 (30 s)", "floor"]
+    assert builtin.slo_seconds <= floor.slo_seconds + 10
