@@ -17,49 +17,26 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .. import rollout
-from ..api import API_VERSION, KIND, InvalidSpec, ModelDeployment, RolloutStatus, parse_model_deployment
-from ..builders import (BuildOptions, SecretRevisions, api_key_problem, autoscaler_unavailable, build_revision,
-                        build_shared, desired_replicas, secret_revision, template_hash)
+from ..api import InvalidSpec, ModelDeployment, RolloutStatus, parse_model_deployment
+from ..builders import (BuildOptions, SecretRevisions, build_revision, build_shared, desired_replicas, secret_revision,
+                        template_hash)
 from ..builders import naming as n
-from ..clients import ApiError, Conflict, Invalid, KubeClient, NotFound
-from ..clients.permissions import KINDS
+from ..clients import ApiError, KubeClient
 from ..rollout import IntervalVerdict, Target
-from .compact import pack, unpack
+from .children import Children, Desired, owned
 from .conditions import Facts, compute_status, status_patch
-from .diff import applied_hash, in_sync, stamp
 from .events import build_event, transition_event
 from .metrics import OperatorMetrics
-from .observed import Key, Observed, ObservedCache, full_object
+from .needs import SecretGetter, unavailable
+from .observed import Key, Observed, ObservedCache
 from .redact import redact
 from .revisions import kept_deployment, observe as observe_revisions, pods_of, revision_md, target_of
 
 log = logging.getLogger("modeldeploy.reconcile")
 
-CONFLICT_ATTEMPTS = 3
 MAX_BACKOFF_SECONDS = 300.0
 # A server's Retry-After is honoured up to this: a bogus hour-long value must not stall a model.
 MAX_RETRY_AFTER_SECONDS = 120.0
-
-
-@dataclass(frozen=True)
-class Desired:
-    """One desired child, kept compressed between reconciles (1,000 ModelDeployments stay small)."""
-
-    kind: str
-    name: str
-    hash: str
-    blob: bytes
-
-    @classmethod
-    def of(cls, obj: dict) -> Desired:
-        return cls(obj["kind"], obj["metadata"]["name"], applied_hash(obj) or "", pack(obj))
-
-    @property
-    def slot(self) -> tuple[str, str]:
-        return self.kind, self.name
-
-    def obj(self) -> dict:
-        return unpack(self.blob)
 
 
 class Analyst(Protocol):
@@ -107,7 +84,6 @@ class Parsed:
     template_hash: str
 
 
-SecretGetter = Callable[[str, str], "dict | None"]  # (namespace, name) -> the Secret, None when missing
 AutoscalingStatus = Callable[[Key, ModelDeployment, Observed], "dict | None"]
 
 
@@ -150,8 +126,7 @@ class Reconciler:
         self._parsed: dict[Key, tuple[tuple, Parsed]] = {}
         # The desired children of the last layout (rollout replicas, routing): rebuilt only when it changes.
         self._built: dict[Key, tuple[tuple, list[Desired]]] = {}
-        # Children found in sync, by resourceVersion: unchanged since, they need no field-by-field check.
-        self._verified: dict[Key, dict[tuple[str, str], tuple[str, str]]] = {}
+        self._children = Children(client, cache)
 
     def reconcile(self, key: Key) -> Outcome | None:
         """Reconcile now, or make the reconcile already running for this key go once more."""
@@ -204,8 +179,9 @@ class Reconciler:
     def _once(self, key: Key) -> Outcome:
         body = self._cache.md(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            for table in (self._parsed, self._built, self._verified, self._revision_mds):
+            for table in (self._parsed, self._built, self._revision_mds):
                 table.pop(key, None)
+            self._children.forget(key)
             return Outcome("gone")
         generation = int(body["metadata"].get("generation") or 0)
         try:
@@ -220,13 +196,13 @@ class Reconciler:
         plan, target = self._plan(key, body, parsed, observed)
         kept = self._kept(md, plan, observed)
         desired = self._desired(key, body, parsed, plan, target, observed, kept)
-        writes, apply_error = self._apply(key, desired, observed)
+        writes, apply_error = self._children.apply(key, desired, observed)
         if writes:
             observed = self._cache.snapshot(key)  # with what the writes returned
         if apply_error is not None:
             writes += self._finish(body, Facts(generation, apply_error=apply_error))
             return Outcome("rejected", writes)
-        pruned = self._prune(key, body, desired, observed, kept)
+        pruned = self._children.prune(key, body["metadata"].get("uid"), desired, observed, kept)
         if pruned:
             writes += pruned
             observed = self._cache.snapshot(key)
@@ -305,19 +281,9 @@ class Reconciler:
                                      ((live.get("spec") or {}).get("template") or {}).get("spec") or {}))
         objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
         objects += build_shared(md, self._options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
-        desired = [Desired.of(self._owned(obj, md, body)) for obj in objects]
+        desired = [owned(obj, md, body) for obj in objects]
         self._built[key] = (layout, desired)
         return desired
-
-    @staticmethod
-    def _owned(obj: dict, md: ModelDeployment, body: dict) -> dict:
-        uid = body["metadata"].get("uid")
-        if uid:
-            obj["metadata"]["ownerReferences"] = [{
-                "apiVersion": API_VERSION, "kind": KIND, "name": md.name, "uid": uid,
-                "controller": True, "blockOwnerDeletion": True,
-            }]
-        return stamp(obj)
 
     @staticmethod
     def _kept(md: ModelDeployment, plan: rollout.Plan, observed: Observed) -> set[str]:
@@ -359,67 +325,6 @@ class Reconciler:
             del held[gone]
         return specs
 
-    # -- children -----------------------------------------------------------------------------------
-
-    def _in_sync(self, key: Key, want: Desired, current: dict | None) -> bool:
-        if current is None or applied_hash(current) != want.hash:
-            return False
-        rv = current["metadata"].get("resourceVersion")
-        verified = self._verified.setdefault(key, {})
-        if rv is not None and verified.get(want.slot) == (want.hash, rv):
-            return True
-        ok = in_sync(want.obj(), full_object(current))
-        if ok and rv is not None:
-            verified[want.slot] = (want.hash, rv)
-        return ok
-
-    def _apply(self, key: Key, desired: list[Desired], observed: Observed) -> tuple[int, str | None]:
-        writes = 0
-        for want in desired:
-            current = observed.children.get(want.slot)
-            if self._in_sync(key, want, current):
-                continue
-            obj = want.obj()
-            try:
-                self._record(key, want, self._apply_one(obj))
-                writes += 1
-            except Invalid as err:
-                return writes, redact(f"the API server rejected {want.kind} {want.name}: {err.message}")
-        return writes, None
-
-    def _apply_one(self, obj: dict, **kwargs) -> dict:
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            try:
-                return self._client.apply(obj, **kwargs)
-            except Conflict:
-                if attempt == CONFLICT_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _record(self, key: Key, want: Desired, applied: dict) -> None:
-        """Write-through of an apply's response: its watch echo is then no news, its content verified."""
-        # A Deployment is kept whole: a revision the rollout keeps is re-applied with its own template.
-        self._cache.put(applied, whole=applied.get("kind") == "Deployment")
-        self._verified.setdefault(key, {})[want.slot] = (want.hash, applied["metadata"].get("resourceVersion"))
-
-    def _prune(self, key: Key, body: dict, desired: list[Desired], observed: Observed, kept: set[str]) -> int:
-        """Delete owned children the spec no longer produces; a revision's, once the rollout lets it go."""
-        wanted = {want.slot for want in desired}
-        uid = body["metadata"].get("uid")
-        writes = 0
-        for (kind, name), child in observed.children.items():
-            if (kind, name) in wanted or not _owned_by(child, uid):
-                continue
-            if (child["metadata"].get("labels") or {}).get(n.REVISION_LABEL) in kept:
-                continue
-            try:
-                self._client.delete(KINDS[kind], key[0], name)
-            except NotFound:
-                pass
-            self._cache.forget(kind, key, name)
-            writes += 1
-        return writes
-
     # -- status -------------------------------------------------------------------------------------
 
     def _facts(self, key: Key, parsed: Parsed, generation: int, plan: rollout.Plan, observed: Observed) -> Facts:
@@ -457,42 +362,8 @@ class Reconciler:
             progress=plan.progress, aborted=plan.aborted,
             events=tuple((e.reason, e.message, e.warning) for e in plan.events),
             autoscaling=self._autoscaling(key, md, observed) if self._autoscaling and md.spec.autoscaling else None,
-            unavailable=self._unavailable(md),
+            unavailable=unavailable(md, self._options, self._secrets),
         )
-
-    def _unavailable(self, md: ModelDeployment) -> str | None:
-        """What the spec asks of the cluster that it lacks (a Secret, a CRD), said in the Degraded condition."""
-        secrets = self._secret_problem(md)
-        if secrets:
-            return secrets
-        missing = autoscaler_unavailable(md, self._options.keda_available)
-        if missing:
-            return f"AutoscalerUnavailable: {missing}"
-        routing = md.spec.rollout.traffic_routing
-        if routing is not None and routing.gateway_api is not None and not self._options.gateway_available:
-            return ("TrafficRoutingUnavailable: rollout.trafficRouting.gatewayApi needs the Gateway API CRDs "
-                    "(httproutes.gateway.networking.k8s.io); until they are installed the canary's weight "
-                    "follows its share of pods")
-        return None
-
-    def _secret_problem(self, md: ModelDeployment) -> str | None:
-        """A Secret the pods need that is missing (a kubelet reports a volume it cannot mount only in Events,
-        so the pod just waits), or an API key no client could send."""
-        if self._secrets is None:
-            return None
-        storage = md.spec.model.storage
-        needed = [("model.storage.credentialsSecret", storage.credentials_secret if storage else None),
-                  ("auth.apiKeySecret", md.spec.auth.api_key_secret if md.spec.auth else None)]
-        for field, name in needed:
-            if not name:
-                continue
-            secret = self._secrets(md.namespace, name)
-            if secret is None:
-                return (f"SecretNotFound: spec.{field}: Secret {name} is not in namespace {md.namespace} (or the "
-                        "operator cannot read it); the pods wait for it: create it there")
-            if field == "auth.apiKeySecret" and (problem := api_key_problem(secret)):
-                return f"ApiKeyInvalid: spec.{field}: {problem}"
-        return None
 
     def _finish(self, body: dict, facts: Facts) -> int:
         """The one place status is written: only when it changed, then one Event per transition."""
@@ -518,11 +389,6 @@ class Reconciler:
                 log.warning("event for %s/%s not recorded: %s", meta.get("namespace"), meta["name"],
                             redact(err.message))
         return writes
-
-
-def _owned_by(child: dict, uid: str | None) -> bool:
-    refs = child["metadata"].get("ownerReferences") or []
-    return uid is not None and any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
 __all__ = ["Outcome", "Reconciler"]
