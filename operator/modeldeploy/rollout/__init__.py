@@ -6,7 +6,8 @@ returns; nothing here talks to the Kubernetes API.
 
 from .analysis import IntervalVerdict, Window, judge
 from .budget import Budget, allocate, canary_pods, routed_pods
-from .step import ABORT, PROMOTE, PROMOTE_FULL, RETRY, Event, Inputs, Plan, epoch, iso, step
+from .plan import ABORT, PROMOTE, PROMOTE_FULL, RETRY, Event, Inputs, Plan, epoch, iso
+from .step import step
 from .views import PodView, RevisionView, Target
 
 __all__ = [

@@ -14,7 +14,7 @@ import secrets
 import time
 
 from ..builders.naming import REQUEST_ANNOTATION
-from ..rollout.step import ABORT, PROMOTE, PROMOTE_FULL, RETRY
+from ..rollout.plan import ABORT, PROMOTE, PROMOTE_FULL, RETRY
 from .exits import CommandFailure, ExitCode
 from .session import Session
 from .standing import Standing
