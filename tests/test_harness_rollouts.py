@@ -294,8 +294,8 @@ def test_an_operator_killed_mid_step_resumes_where_the_status_says(make_cluster,
     serve(cluster, md)
     with Budget(cluster, total=2, surge=1, unavailable=0) as budget:
         cluster.apply(version(md, "2"))
-        reached = cluster.wait(lambda: (r := rollout_of(cluster)).get("stepReachedAt") and r, timeout=120,
-                               what="the canary step reached")
+        cluster.wait(lambda: (r := rollout_of(cluster)).get("stepReachedAt") and r, timeout=120,
+                      what="the canary step reached")
         cluster.operator.kill()
         time.sleep(3)
         cluster.operator.start()

@@ -211,7 +211,7 @@ def test_packaging_into_the_training_folder_keeps_the_users_model_py(project: Pa
     for extra in ((), ("--force",)):
         proc = _package_here(project, *extra)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
-        assert proc.stderr.strip() == (f"USAGE: -o .: model.py is this command's own input and would be "
+        assert proc.stderr.strip() == ("USAGE: -o .: model.py is this command's own input and would be "
                                        "overwritten; write the package to another folder")
     assert (project / "model.py").read_text() == TRAINING_CODE
     assert not (project / "model.pt").exists()

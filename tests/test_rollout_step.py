@@ -10,7 +10,7 @@ after every tick: pods of all revisions <= N + maxSurge, ready pods serving
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .arg_types import bounded_int, positive_float, positive_int, tcp_port
+from .arg_types import bounded_int, positive_float, tcp_port
 from .errors import ExitCode, RuntimeFailure
 from .fetch_options import add_fetch_options, fetch_settings
 

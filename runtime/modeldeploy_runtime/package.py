@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
-import re
 import shutil
-import statistics
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
