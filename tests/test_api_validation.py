@@ -131,6 +131,8 @@ BAD = [
      "spec.autoscaling.target", "duration"),
     ("bad duration", with_(("spec.autoscaling", {"maxReplicas": 3, "target": "fast"})),
      "spec.autoscaling.target", "a duration such as"),
+    ("fractional count target", with_(("spec.autoscaling", {"maxReplicas": 3, "metric": "inflight", "target": 0.5})),
+     "spec.autoscaling.target", 'not 0.5 (1 for a count, or "0.5ms" for queueTime)'),
     ("zero queue time target", with_(("spec.autoscaling", {"maxReplicas": 3, "target": "0ms"})),
      "spec.autoscaling.target", "more than 0"),
     ("zero count target", with_(("spec.autoscaling", {"maxReplicas": 3, "metric": "pendingRequests", "target": 0})),

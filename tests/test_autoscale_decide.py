@@ -242,3 +242,23 @@ def test_over_target_with_every_pod_measured_for_a_whole_window_still_asks_for_o
     loads = {"a": Load(15, 80.0), "b": Load(15, 80.0)}
     decisions = replay(loads, asked=2, start=0, end=8, state=State(capacity=20.0))
     assert [d.desired for d in decisions[1:]] == [3] * (len(decisions) - 1)
+
+
+def test_pending_requests_under_clients_that_never_pause_hold_their_count() -> None:
+    # 7 clients without think time on 3 pods that execute one request each: 4 wait, 1.3 a pod, under the
+    # target of 2. On 2 pods 5 would wait, 2.5 a pod, over it: scaling down would ask for the pod back.
+    settings = Settings(metric="pendingRequests", target=2.0, min_replicas=1, max_replicas=3, scale_down_delay=4)
+    loads = {name: Load(500, 40.0, pending=4 / 3) for name in "abc"}  # 500/s × 2 ms: 1 executing a pod
+    decisions = replay(loads, asked=3, start=0, end=120, settings=settings)
+    assert {d.desired for d in decisions} == {3}
+    idle = {name: Load(50, 0.1, pending=0) for name in "abc"}  # a real drop still scales down
+    assert replay(idle, asked=3, start=0, end=120, settings=settings)[-1].desired == 1
+
+
+def test_a_scale_up_under_target_says_the_arrivals_outgrew_the_capacity() -> None:
+    state = State(capacity=3500.0)
+    loads = {"a": Load(3000, 3.0, pending=1), "b": Load(3000, 3.0, pending=1)}
+    decision = replay(loads, asked=2, start=0, end=4, state=state)[-1]
+    assert decision.desired == 3
+    assert decision.message == ("scaled 2 → 3: queue time 3.0ms < target 50ms; 6000 req/s arriving need 3 "
+                                "replicas at 80% of the 3500 req/s one completes")

@@ -153,6 +153,7 @@ def test_a_pod_that_cannot_be_scraped_is_reported_not_counted_idle() -> None:
     h.triton.pods = {"10.0.0.1": (1000, 100.0), "10.0.0.2": None}
     h.run(8)
     assert h.writes and h.writes[-1][2] == 3  # 1 measured pod at 2× target → 2, plus the unread one
+    assert h.events[-1][1].endswith("; 1 of 2 ready pods could not be scraped and are left out")
     text = generate_latest(h.metrics.registry).decode()
     assert 'modeldeploy_autoscaler_scrape_errors_total{modeldeployment="demo",namespace="team-a"}' in text
 
@@ -197,6 +198,17 @@ def test_targets_are_builtin_modeldeployments_only_and_vanish_with_them() -> Non
     h.run(4)
     assert h.loop.status_of("team-a", "demo") is None
     assert "modeldeploy_autoscaler_desired_replicas{" not in generate_latest(h.metrics.registry).decode()
+
+
+def test_a_changed_metric_leaves_one_series_not_two() -> None:
+    h = Harness()
+    h.triton.pods = {"10.0.0.1": (1000, 2.0), "10.0.0.2": (1000, 2.0)}
+    h.run(4)
+    h.body["spec"]["autoscaling"].update(metric="pendingRequests", target=4)
+    h.body["metadata"]["generation"] = 2
+    h.run(4)
+    text = generate_latest(h.metrics.registry).decode()
+    assert 'metric="pendingRequests"' in text and 'metric="queueTime"' not in text
 
 
 def test_pod_view_reads_readiness_startup_and_unschedulable_from_the_pod() -> None:

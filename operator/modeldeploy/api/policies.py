@@ -6,10 +6,11 @@ autoscaler and rollout controller give them behaviour.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .autoscaling import BuiltinAutoscaler, HpaBehavior
 from .base import (DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel, Duration, FieldError, cel_rules,
@@ -60,6 +61,18 @@ class Autoscaling(ApiModel):
              "message": "behavior is the HPA's: it applies to engines hpa and keda"},
         )
     }
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _whole_or_duration(cls, value: object) -> object:
+        # One message, not one per branch of the union ("must be an integer", "must be a string").
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            shown = str(value).lower() if isinstance(value, bool) else value
+            hint = f" ({math.ceil(value)} for a count, or \"{value}ms\" for queueTime)" \
+                if isinstance(value, float) and math.isfinite(value) and value > 0 else ""
+            raise ValueError(f"must be a whole number (pendingRequests, inflight, cpu) or a duration such as "
+                             f"\"50ms\" (queueTime), not {shown}{hint}")
+        return value
 
     @property
     def builtin_settings(self) -> BuiltinAutoscaler:

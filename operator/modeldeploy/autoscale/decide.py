@@ -143,6 +143,7 @@ class Decision:
 class _Want:
     replicas: int
     value: float
+    why: str | None = None  # what sized it, when not the metric against its target
 
 
 def metric_value(w: Window, metric: str) -> tuple[float | None, int]:
@@ -184,12 +185,18 @@ def _want(w: Window | None, ready: int, s: Settings, capacity: float | None, unt
     # rated yet has just become ready: it is capacity the measured load spreads over, not a pod to add.
     others = max(0, ready - max(counted, w.gauged))
     proportional = math.ceil(counted * value / s.target - EPSILON) + others
+    if s.metric == "pendingRequests" and proportional - others < counted:
+        proportional = _pending_floor(w, counted, value, s) + others
     if capacity is None or s.metric != "queueTime":
         # Nothing learnt yet, or a concurrency target the user chose per replica: the KPA's own rule.
         return _Want(proportional, value)
     steady = math.ceil(w.arrivals_per_second / (capacity * TARGET_UTILIZATION) - EPSILON) + others
     if value <= s.target:
-        return _Want(max(proportional, steady), value)
+        if steady <= proportional:
+            return _Want(proportional, value)
+        # Under target yet short of capacity: the queue is still short, but the arrivals outgrow the pods.
+        return _Want(steady, value, f"{w.arrivals_per_second:.4g} req/s arriving need {steady} replicas at "
+                                    f"{TARGET_UTILIZATION:.0%} of the {capacity:.4g} req/s one completes")
     # Over target. A Service spreads new requests evenly and never moves a queue, so the pods serving now
     # keep their backlog: by the time new pods are Ready it has grown for another startup time. Ask for
     # enough replicas that each serving pod, given its share of new requests, drains that backlog within
@@ -202,6 +209,19 @@ def _want(w: Window | None, ready: int, s: Settings, capacity: float | None, unt
     # At least one more pod than the window saw serving throughout: a pod that became ready within it has not
     # shown its effect yet, and another one on top of it is the pile-up that counting starting pods avoids.
     return _Want(max(ready, ready - w.joined + 1, min(proportional, max(steady, drain))), value)
+
+
+def _pending_floor(w: Window, counted: int, value: float, s: Settings) -> int:
+    """The fewest pods that hold at most the target waiting each. Fewer pods also execute fewer requests:
+    what the removed pods were executing then waits in the others' queues, so the waiting count alone would
+    scale down to a count that at once asks for the pods back (clients that never pause, knative's
+    concurrency rule counts executing requests for this reason)."""
+    waiting = value * counted
+    executing_each = w.executing / w.rated if w.rated else 0.0
+    fewest = max(1, math.ceil(waiting / s.target - EPSILON))
+    while fewest < counted and (waiting + (counted - fewest) * executing_each) / fewest > s.target + EPSILON:
+        fewest += 1
+    return fewest
 
 
 def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
@@ -284,7 +304,8 @@ def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
     shown = want_panic if mode == "Panic" else want_stable
     reason = "ScaleUp" if desired > samples.asked else "ScaleDown" if desired < samples.asked else "Steady"
     return Decision(desired, samples.asked, want_stable.value, want_panic.value, mode, reason,
-                    _message(samples.asked, desired, shown.value, s, mode, starting), new_state, left_out,
+                    _message(samples.asked, desired, shown, s, mode, starting, unread=(len(left_out), n_ready)),
+                    new_state, left_out,
                     starting, verdict)
 
 
@@ -328,16 +349,20 @@ METRIC_WORDS = {"queueTime": "queue time", "pendingRequests": "pending requests 
                 "inflight": "in-flight requests per replica"}
 
 
-def _message(asked: int, desired: int, value: float, s: Settings, mode: str, starting: int) -> str:
+def _message(asked: int, desired: int, want: _Want, s: Settings, mode: str, starting: int,
+             unread: tuple[int, int]) -> str:
+    value = want.value
     sign = ">" if value > s.target else "<" if value < s.target else "="
     text = f"{METRIC_WORDS[s.metric]} {format_value(value, s.metric)} {sign} target {format_value(s.target, s.metric)}"
     if mode == "Panic":
         text += " (panic)"
-    if desired != asked:
-        return f"scaled {asked} → {desired}: {text}"
-    if starting:
+    if want.why and desired == want.replicas:
+        text += f"; {want.why}"
+    if starting and desired == asked:
         text += f"; {starting} pod(s) starting count as capacity coming"
-    return f"{desired} replicas: {text}"
+    if unread[0]:
+        text += f"; {unread[0]} of {unread[1]} ready pods could not be scraped and are left out"
+    return f"scaled {asked} → {desired}: {text}" if desired != asked else f"{desired} replicas: {text}"
 
 
 __all__ = ["Decision", "Pod", "PodSample", "Samples", "Settings", "State", "TARGET_UTILIZATION", "Verdict",

@@ -30,9 +30,15 @@ class AutoscalerMetrics:
         self.tick_seconds = Histogram("modeldeploy_autoscaler_tick_duration_seconds",
                                       "One tick over every target: scrapes, decisions and writes.",
                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)
+        self._metric: dict[tuple[str, str], str] = {}  # the metric each ModelDeployment's series are labelled with
 
     def record(self, key: tuple[str, str], metric: str, target: float, decision: Decision) -> None:
         labels = dict(namespace=key[0], modeldeployment=key[1])
+        previous = self._metric.get(key)
+        if previous is not None and previous != metric:  # spec.autoscaling.metric changed: one series, not two
+            for gauge in (self.value, self.target):
+                _remove(gauge, key[0], key[1], previous)
+        self._metric[key] = metric
         self.decisions.labels(**labels, result=decision.reason).inc()
         if decision.left_out:
             self.scrape_errors.labels(**labels).inc(len(decision.left_out))
@@ -46,8 +52,9 @@ class AutoscalerMetrics:
         """A ModelDeployment that is gone (or no longer builtin) leaves no stale series behind."""
         for gauge in (self.desired, self.panic):
             _remove(gauge, key[0], key[1])
-        for gauge in (self.value, self.target):
-            _remove(gauge, key[0], key[1], metric)
+        for name in {metric, self._metric.pop(key, metric)}:
+            for gauge in (self.value, self.target):
+                _remove(gauge, key[0], key[1], name)
 
 
 def _remove(metric, *labels: str) -> None:
