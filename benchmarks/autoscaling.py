@@ -17,6 +17,7 @@ out of reach of any policy at this start delay says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -77,7 +78,7 @@ class Result:
     slo_seconds: float
     replica_seconds: float
     peak: int
-    scale_events: int
+    scale_writes: int
     series: dict = field(default_factory=dict)
 
 
@@ -115,7 +116,14 @@ def run(trace: str, policy_name: str, start_delay: float, svc: Service) -> Resul
             series["replicas"].append(cluster.replicas)
             series["queue_ms"].append(queue_ms)
             second_done = second_queued = 0.0
-    return Result(trace, policy_name, slo, replica_seconds, max(series["replicas"]), cluster.scale_events, series)
+    return Result(trace, policy_name, slo, replica_seconds, max(series["replicas"]), cluster.scale_writes, series)
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds ≥ 0, not {text}")
+    return value
 
 
 def fewer_than(policy: Result, hpa: Result) -> float:
@@ -159,11 +167,20 @@ def plot(results: list[Result], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="step and spike only (the traces the targets are on)")
-    parser.add_argument("--start-delay", type=float, default=60.0,
+    parser.add_argument("--start-delay", type=seconds, default=60.0,
                         help="seconds from pod creation to Ready (a GPU pod pulling a model); default 60")
     parser.add_argument("--plot", type=Path, help="write a PNG of load, replicas and queue time")
-    parser.add_argument("--json", type=Path, help="write the table as JSON")
+    parser.add_argument("--json", help="write the table, the settings and the verdicts as JSON to this file "
+                                       "(- for standard output)")
     args = parser.parse_args(argv)
+    if args.json == "-":  # standard output carries the JSON alone; the table goes to standard error
+        out = sys.stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            return report(args, out)
+    return report(args, sys.stdout)
+
+
+def report(args: argparse.Namespace, out) -> int:  # noqa: ANN001 - where the JSON goes for --json -
     svc = Service()
     traces = ["step ×4", "spike ×10 (30 s)"] if args.quick else list(TRACES)
     print(f"pod capacity {svc.capacity:.0f} req/s (batch ≤ {svc.max_batch}); base load {0.5 * svc.capacity:.0f} req/s; "
@@ -175,13 +192,14 @@ def main(argv: list[str] | None = None) -> int:
             result = run(trace, policy, args.start_delay, svc)
             results.append(result)
             print(f"  {trace:<20} {policy:<8} SLO-violation {result.slo_seconds:6.0f} s   replica-seconds "
-                  f"{result.replica_seconds:7.0f}   peak {result.peak:2d}   scale writes {result.scale_events:3d}"
+                  f"{result.replica_seconds:7.0f}   peak {result.peak:2d}   scale writes {result.scale_writes:3d}"
                   f"   ({time.perf_counter() - started:.1f} s)", flush=True)
-    print("\n| trace | policy | SLO-violation s | replica-seconds | peak replicas | scale writes |")
+    print("\n| trace | policy | SLO-violation s | replica-seconds | peak replicas | /scale writes |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r.trace} | {r.policy} | {r.slo_seconds:.0f} | {r.replica_seconds:.0f} | {r.peak} | {r.scale_events} |")
+        print(f"| {r.trace} | {r.policy} | {r.slo_seconds:.0f} | {r.replica_seconds:.0f} | {r.peak} | {r.scale_writes} |")
     ok = True
+    verdicts = []
     print()
     for trace in ("step ×4", "spike ×10 (30 s)"):
         b = next(r for r in results if r.trace == trace and r.policy == "builtin")
@@ -189,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         floor = next(r for r in results if r.trace == trace and r.policy == "floor")
         met = fewer_than(b, h) >= 0.30 and b.replica_seconds <= h.replica_seconds
         ok &= met
+        verdicts.append({"trace": trace, "fewer_slo_seconds_than_hpa": round(fewer_than(b, h), 3),
+                         "replica_seconds_vs_hpa": round(b.replica_seconds / h.replica_seconds, 3), "met": met,
+                         "floor_fewer_slo_seconds_than_hpa": round(fewer_than(floor, h), 3)})
         print(f"{trace}: builtin {fewer_than(b, h):.0%} fewer SLO-violation seconds than HPA, replica-seconds "
               f"{b.replica_seconds / h.replica_seconds:.2f}× HPA's: {'met' if met else 'NOT met'}; "
               f"the floor for any autoscaler that reacts to load: {floor.slo_seconds:.0f} s ({fewer_than(floor, h):.0%} fewer)"
@@ -198,8 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         plot(results, args.plot)
         print(f"plot: {args.plot}")
     if args.json:
-        args.json.write_text(json.dumps([{k: v for k, v in r.__dict__.items() if k != "series"} for r in results],
-                                        indent=2, ensure_ascii=False))
+        text = json.dumps({
+            "settings": {"start_delay_seconds": args.start_delay, "target_queue_ms": TARGET_MS,
+                         "min_replicas": MIN_REPLICAS, "max_replicas": MAX_REPLICAS,
+                         "pod_capacity_per_second": round(svc.capacity, 1)},
+            "results": [{k: v for k, v in r.__dict__.items() if k != "series"} for r in results],
+            "verdicts": verdicts,
+        }, indent=2, ensure_ascii=False)
+        if args.json == "-":
+            print(text, file=out)
+        else:
+            Path(args.json).write_text(text + "\n")
     return 0 if ok else 1
 
 

@@ -139,13 +139,13 @@ class Cluster:
         self.pods: list[SimPod] = []
         self.replicas = 0
         self.serial = 0
-        self.scale_events = 0
+        self.scale_writes = 0
         self.set_replicas(replicas, now=-start_delay)
-        self.scale_events = 0
+        self.scale_writes = 0
 
     def set_replicas(self, replicas: int, now: float) -> None:
         if replicas != self.replicas:
-            self.scale_events += 1
+            self.scale_writes += 1
         self.replicas = replicas
         live = [p for p in self.pods if not p.removed]
         while len(live) < replicas:

@@ -55,3 +55,17 @@ def test_on_a_spike_shorter_than_a_pod_start_the_builtin_is_within_a_few_ticks_o
     # The floor reacts at the instant the load rises, with no scrape; the builtin sees it on its next 2 s tick.
     builtin, floor = results["spike ×10 (30 s)", "builtin"], results["spike ×10 (30 s)", "floor"]
     assert builtin.slo_seconds <= floor.slo_seconds + 10
+
+
+def test_the_benchmark_refuses_a_negative_start_delay_and_writes_pure_json_to_stdout(capsys) -> None:
+    import json
+
+    from autoscaling import main
+    with pytest.raises(SystemExit) as exited:
+        main(["--quick", "--start-delay", "-5"])
+    assert exited.value.code == 2 and "--start-delay: must be a number of seconds ≥ 0, not -5" in capsys.readouterr().err
+    status = main(["--quick", "--start-delay", "10", "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["settings"]["start_delay_seconds"] == 10.0
+    assert {v["trace"]: v["met"] for v in report["verdicts"]} == {"step ×4": True, "spike ×10 (30 s)": True}
+    assert status == 0
