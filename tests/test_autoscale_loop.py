@@ -279,3 +279,11 @@ def test_a_failing_decision_for_one_modeldeployment_leaves_the_others_deciding()
 def test_what_an_hpa_read_is_shown_in_the_targets_unit(metric: str, current: dict, shown: str) -> None:
     status = {"currentMetrics": [{"type": "Pods", "pods": {"metric": {"name": "m"}, "current": current}}]}
     assert hpa_current_value(status, metric) == shown
+
+
+
+def test_what_a_keda_hpa_read_is_shown_in_the_targets_unit() -> None:
+    # KEDA's trigger queries give milliseconds already, as an External metric.
+    status = {"currentMetrics": [{"type": "External", "external": {"metric": {"name": "s0-prometheus"},
+                                                                    "current": {"value": "52300m"}}}]}
+    assert hpa_current_value(status, "queueTime", adapter=False) == "52ms"

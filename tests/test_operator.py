@@ -283,6 +283,33 @@ def test_an_optional_api_installed_after_the_operator_started_is_used_within_a_r
     assert apiserver.write_log()[before:] == []
 
 
+def test_with_engine_keda_status_shows_the_figures_of_the_hpa_keda_made(apiserver, operator_process):
+    install_crd(apiserver, "keda.sh", "scaledobjects", "ScaledObject")
+    md = quickstart()
+    md["spec"]["autoscaling"] = OPTIONAL_APIS["keda"][3][1]
+    create(apiserver, md)
+    scaled = wait_for(lambda: apiserver.get(f"/apis/keda.sh/v1alpha1/namespaces/{NS}/scaledobjects/quickstart"),
+                      what="the ScaledObject")
+    # What KEDA does with it: an HPA named after it, with its labels, controlled by it.
+    hpas = f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"
+    code, body = apiserver.request("POST", hpas, {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "keda-hpa-quickstart", "labels": scaled["metadata"]["labels"], "ownerReferences": [
+            {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "quickstart",
+             "uid": scaled["metadata"].get("uid", "so-uid"), "controller": True}]},
+        "spec": {"scaleTargetRef": scaled["spec"]["scaleTargetRef"], "minReplicas": 1, "maxReplicas": 4}})
+    assert code == 201, body
+    code, body = apiserver.request("PATCH", f"{hpas}/keda-hpa-quickstart/status", {"status": {
+        "desiredReplicas": 3, "currentMetrics": [{"type": "External", "external": {
+            "metric": {"name": "s0-prometheus"}, "current": {"averageValue": "6"}}}]}})
+    assert code == 200, body
+    shown = wait_for(lambda: (a := (md_of(apiserver).get("status") or {}).get("autoscaling") or {})
+                     .get("currentValue") and a, timeout=15, what="status.autoscaling with KEDA's figures")
+    assert (shown["engine"], shown["currentValue"], shown["desiredReplicas"]) == ("keda", "6.0", 3), shown
+    time.sleep(2)
+    assert apiserver.get(f"{hpas}/keda-hpa-quickstart") is not None, "KEDA's HPA is KEDA's: never pruned"
+
+
 def test_five_rapid_edits_converge_on_the_last(apiserver, operator_process):
     create(apiserver, quickstart())
     converged(apiserver)

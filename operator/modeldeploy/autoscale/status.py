@@ -37,10 +37,15 @@ def autoscaling_status(engine: str, metric: str, target: str, decision: Decision
     return AutoscalingStatus(**fields).to_wire()
 
 
-def hpa_current_value(hpa_status: dict, metric: str) -> str | None:
-    """The metric an HPA last read, as status.autoscaling shows it ("72%" of CPU, "12" requests, "52.3ms")."""
+def hpa_current_value(hpa_status: dict, metric: str, adapter: bool = True) -> str | None:
+    """The metric an HPA last read, as status.autoscaling shows it ("72%" of CPU, "12" requests, "52.3ms").
+
+    `adapter`: queue time comes through prometheus-adapter's rules in microseconds (engine hpa); KEDA's
+    trigger query gives milliseconds already (engine keda).
+    """
     for reading in hpa_status.get("currentMetrics") or []:
-        current = (reading.get("resource") or reading.get("pods") or reading.get("object") or {}).get("current") or {}
+        current = (reading.get("resource") or reading.get("pods") or reading.get("object") or reading.get("external")
+                   or {}).get("current") or {}
         if "averageUtilization" in current:
             return f"{current['averageUtilization']}%"
         quantity = current.get("averageValue", current.get("value"))
@@ -51,5 +56,5 @@ def hpa_current_value(hpa_status: dict, metric: str) -> str | None:
         except ValueError:
             return str(quantity)
         # Queue time reaches the HPA in the adapter's unit, microseconds per request: shown as the target is.
-        return format_value(value / 1000.0 if metric == "queueTime" else value, metric)
+        return format_value(value / 1000.0 if metric == "queueTime" and adapter else value, metric)
     return None

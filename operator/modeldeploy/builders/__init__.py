@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..api import ModelDeployment
 from . import naming
-from .autoscaling import autoscaler_unavailable, build_autoscaler, build_hpa, build_scaled_object
+from .autoscaling import autoscaler_unavailable, build_autoscaler, build_hpa, build_scaled_object, keda_hpa_name
 from .config_map import build_config_map
 from .admin_key import triton_command
 from .deployment import build_deployment, desired_replicas, revision_spec, template_hash
@@ -60,7 +60,7 @@ def build_shared(md: ModelDeployment, options: BuildOptions = BuildOptions(), *,
 
 
 __all__ = [
-    "autoscaler_unavailable", "build_autoscaler", "build_hpa", "build_scaled_object",
+    "autoscaler_unavailable", "build_autoscaler", "build_hpa", "build_scaled_object", "keda_hpa_name",
     "ADMIN_HEADER", "API_KEY_HEADER", "GRPC_ADMIN_HEADER", "GRPC_API_KEY_HEADER", "SecretRevisions",
     "admin_lock_args", "api_key_from_secret", "api_key_problem", "api_key_headers", "secret_revision", "triton_command",
     "Endpoints", "triton_server_args", "DEFAULT_RUNTIME_IMAGE", "BuildOptions", "build_all", "build_config_map", "build_deployment",

@@ -91,6 +91,13 @@ def build_scaled_object(md: ModelDeployment, options: BuildOptions = BuildOption
             "metadata": n.metadata(md, md.name, n.common_labels(md)), "spec": spec}
 
 
+def keda_hpa_name(md: ModelDeployment) -> str:
+    """The HPA KEDA makes for the ScaledObject (its getHPAName); it copies the ScaledObject's labels onto it, so
+    the operator's cache files it under this ModelDeployment, and its controller is the ScaledObject, so the
+    operator never prunes it."""
+    return f"keda-hpa-{md.name}"[:63]
+
+
 def build_autoscaler(md: ModelDeployment, options: BuildOptions = BuildOptions()) -> dict | None:
     """The engine's object; None for the builtin engine, and for keda while its CRD is not installed."""
     if options.keda_available:

@@ -26,7 +26,7 @@ from modeldeploy_runtime.smoke import smoke
 from prometheus_client import start_http_server
 
 from ..api import GROUP, PLURAL, VERSION
-from ..builders import BuildOptions
+from ..builders import BuildOptions, keda_hpa_name
 from ..builders.naming import MANAGED_BY
 from ..clients import ApiError, KubeClient
 from ..api import ModelDeployment
@@ -116,9 +116,12 @@ class Controller:
                     return held
                 return autoscaling_status("builtin", scaling.metric, str(scaling.target))
             return status
-        hpa = (observed.children.get(("HorizontalPodAutoscaler", md.name)) or {}).get("status") or {}
+        # Engine hpa: the operator's own HPA. Engine keda: the HPA KEDA makes for the ScaledObject.
+        name = md.name if scaling.engine == "hpa" else keda_hpa_name(md)
+        hpa = (observed.children.get(("HorizontalPodAutoscaler", name)) or {}).get("status") or {}
         return autoscaling_status(scaling.engine, scaling.metric, str(scaling.target),
-                                  current_value=hpa_current_value(hpa, scaling.metric), desired_replicas=hpa.get("desiredReplicas"))
+                                  current_value=hpa_current_value(hpa, scaling.metric, adapter=scaling.engine == "hpa"),
+                                  desired_replicas=hpa.get("desiredReplicas"))
 
     def _autoscaled(self) -> list:
         """The builtin autoscaler's targets: none before the cache is whole, none on a standby."""
