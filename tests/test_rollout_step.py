@@ -125,6 +125,20 @@ def test_failed_analysis_aborts_takes_traffic_off_the_canary_and_holds():
     assert retried.state.phase == "Progressing" and retried.replicas["v2"] == 1
 
 
+@pytest.mark.parametrize("held", [None, "2023-11-14T22:13:30Z"])
+def test_an_interval_ending_within_a_second_is_counted_once_however_often_the_step_runs(held):
+    # Verdicts end at clock time, with a fraction of a second; status held whole seconds before (held).
+    state = RolloutStatus(stable="v1", canary="v2", step=0, phase="Progressing",
+                          step_started_at="2023-11-14T22:13:20Z", last_interval=held)
+    observed = [rev("v1", 2, ready=2), rev("v2", 1, ready=1, number=2)]
+    verdicts = (failing(T0 + 10.4),) if held is None else (failing(T0 + 10.4), failing(T0 + 12.7))
+    one = run(observed, state=state, now=T0 + 13, verdicts=verdicts)
+    assert one.state.failed_intervals == 1 and one.state.phase != "Aborted"
+    for now in (T0 + 14, T0 + 15, T0 + 16):  # pod events and resyncs, no new interval judged
+        one = run(observed, state=one.state, now=now, verdicts=verdicts)
+    assert one.state.failed_intervals == 1 and one.state.phase != "Aborted", "failureLimit 2: one bad interval"
+
+
 @pytest.mark.parametrize("pod, why", [
     (dict(failure="ModelFetchFailed: pod v2-p0: fetch failed: 403"), "ModelFetchFailed"),
     (dict(failure="CrashLooping: pod v2-p0: container triton keeps crashing"), "CrashLooping"),
@@ -180,6 +194,23 @@ def test_promote_skips_an_indefinite_pause_and_abort_rolls_back():
     regrown = run([rev("v1", 3, ready=3), rev("v2", 1, ready=1, number=2)], state=aborted.state, rollout=rollout,
                   now=T0 + 930)
     assert regrown.replicas == {"v1": 3, "v2": 0}
+
+
+@pytest.mark.parametrize("pause", [None, "1h", "0s"])
+def test_one_promote_moves_one_step_even_when_the_next_needs_no_more_pods(pause):
+    # 3 replicas: 50% and 80% are both 2 canary pods, so the next step is reached the moment it is entered.
+    third = {"weight": 80} if pause is None else {"weight": 80, "pause": pause}
+    rollout = Rollout(steps=[{"weight": 50}, third], maxSurge=1)
+    state = run([rev("v1", 3, ready=3)], rollout=rollout).state
+    serving = [rev("v1", 1, ready=1), rev("v2", 2, ready=2, number=2)]
+    held = run(serving, rollout=rollout, state=state, now=T0 + 60)
+    assert held.state.step == 0
+    promoted = run(serving, rollout=rollout, state=held.state, now=T0 + 61, request="promote@1")
+    if pause == "0s":  # a step with no pause of its own passes once reached: on to the last, 100%
+        assert promoted.state.step == 2 and promoted.state.message.startswith("CanaryStep 3/3, weight 100%")
+    else:
+        assert promoted.state.step == 1, promoted.state.message
+        assert promoted.state.message.startswith("CanaryStep 2/3, weight 80%")
 
 
 def test_a_promote_sent_while_the_step_is_still_starting_waits_for_it_instead_of_being_dropped():

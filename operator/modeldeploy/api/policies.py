@@ -17,6 +17,9 @@ from .base import (DNS1123_LABEL, DNS1123_SUBDOMAIN, DURATION_PATTERN, ApiModel,
                    cross_field_rules, duration_seconds)
 
 MAX_ROLLOUT_STEPS = 10
+MIN_ANALYSIS_INTERVAL_SECONDS = 1
+# A GPU pod pulls an image and loads a model: a shorter deadline would roll back every rollout.
+MIN_PROGRESS_DEADLINE_SECONDS = 10
 AutoscalingMetric = Literal["queueTime", "pendingRequests", "inflight", "cpu"]
 
 class Autoscaling(ApiModel):
@@ -146,6 +149,20 @@ class Analysis(ApiModel):
         description="Send an inference shaped from the model config to every new pod before it takes traffic.",
     )
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel_rules(
+            {"rule": "!has(self.interval) || duration(self.interval) >= duration('1s')",
+             "message": "analysis.interval must be at least 1s"},
+        )
+    }
+
+    @model_validator(mode="after")
+    @cross_field_rules
+    def _interval(self) -> Iterator[FieldError]:
+        if duration_seconds(self.interval) < MIN_ANALYSIS_INTERVAL_SECONDS:
+            yield FieldError("interval", f"must be at least 1s, not {self.interval}: each interval compares the "
+                                         f"requests it saw; the default is \"10s\"")
+
 
 class GatewayParentRef(ApiModel):
     name: str = Field(max_length=253, pattern=DNS1123_SUBDOMAIN, description="A Gateway this HTTPRoute attaches to.")
@@ -212,6 +229,10 @@ class Rollout(ApiModel):
              "message": "maxSurge and maxUnavailable cannot both be 0: a rollout needs room for one new pod"},
             {"rule": "!has(self.trafficRouting) || !has(self.strategy) || self.strategy == 'Canary'",
              "message": "trafficRouting applies to the Canary strategy only"},
+            {"rule": "!has(self.progressDeadline) || duration(self.progressDeadline) >= duration('10s')",
+             "message": "progressDeadline must be at least 10s"},
+            {"rule": "!has(self.blueGreen) || (has(self.strategy) && self.strategy == 'BlueGreen')",
+             "message": "blueGreen applies to the BlueGreen strategy only"},
         )
     }
 
@@ -232,6 +253,13 @@ class Rollout(ApiModel):
                                                "maxUnavailable: 1 (one pod fewer while it starts)")
         if self.traffic_routing is not None and self.strategy != "Canary":
             yield FieldError("trafficRouting", f"applies to the Canary strategy only, not {self.strategy}")
+        if "blue_green" in self.model_fields_set and self.strategy != "BlueGreen":
+            yield FieldError("blueGreen", f"applies to the BlueGreen strategy only, not {self.strategy}; remove it "
+                                          f"or set strategy: BlueGreen")
+        if duration_seconds(self.progress_deadline) < MIN_PROGRESS_DEADLINE_SECONDS:
+            yield FieldError("progressDeadline", f"must be at least 10s, not {self.progress_deadline}: a new "
+                                                 f"revision's pods must pull, load and serve within it, or the "
+                                                 f"rollout is rolled back; the default is \"10m\"")
 
 
 class NetworkPolicySpec(ApiModel):

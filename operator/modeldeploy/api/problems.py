@@ -104,8 +104,12 @@ def _explain(e: dict[str, Any]) -> tuple[str, str]:
         return _path(loc), moved.format(given) if moved else _unknown_field(loc)
     if kind == "missing":
         return _path(loc), "required field is missing; add it"
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool) \
+            and _pattern_at(loc) == DURATION_PATTERN:
+        return _path(loc), (f"must be {_PATTERN_WORDS[DURATION_PATTERN]}, not {_shown(given)}: add the unit, "
+                            f'such as "{given}ms" or "{given}s"')
     if kind in _TYPE_WORDS:
-        return _path(loc), f"must be {_TYPE_WORDS[kind]}, not {_shown(given)}"
+        return _path(loc), f"must be {_TYPE_WORDS[kind]}, not {_shown(given)}{_type_hint(kind, given)}"
     if kind == "literal_error":
         return _path(loc), f"must be one of {ctx.get('expected')}, not {_shown(given)}"
     if kind == "string_pattern_mismatch":
@@ -149,7 +153,58 @@ def _shown(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if value is None:
+        return "null (the key has no value)"
+    if isinstance(value, bool):
+        return str(value).lower()
     return f"{type(value).__name__} {value!r}"
+
+
+def _type_hint(kind: str, given: Any) -> str:
+    """The fix for a percentage written where a count or a ratio goes."""
+    if isinstance(given, str) and given.endswith("%"):
+        try:
+            percent = float(given[:-1])
+        except ValueError:
+            return ""
+        if kind == "float_type":
+            return f": a fraction, write {percent / 100:g}"
+        if kind in ("int_type", "int_from_float"):
+            return ": a count, not a percentage"
+    return ""
+
+
+def _pattern_at(loc: list[Any]) -> str | None:
+    """The string pattern the field at a location must match, found by walking the models."""
+    current: Any = ModelDeployment
+    field = None
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            args = typing.get_args(current)
+            current = args[-1] if args else None
+            continue
+        field = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if field is None:
+            return None
+        current = field.annotation
+    metadata = list(field.metadata) if field is not None else []
+    annotated = field.annotation if field is not None else None
+    while annotated is not None:
+        if typing.get_origin(annotated) is typing.Annotated:
+            metadata += list(typing.get_args(annotated)[1:])
+            annotated = typing.get_args(annotated)[0]
+        elif isinstance(annotated, types.UnionType) or typing.get_origin(annotated) is typing.Union:
+            members = [a for a in typing.get_args(annotated) if a is not type(None)]
+            annotated = members[0] if len(members) == 1 else None
+        else:
+            annotated = None
+    for item in metadata:
+        found = getattr(item, "pattern", None) or next(
+            (getattr(m, "pattern", None) for m in getattr(item, "metadata", []) if getattr(m, "pattern", None)), None)
+        if found:
+            return found
+    return None
 
 
 def _unknown_field(loc: list[Any]) -> str:

@@ -21,6 +21,10 @@ def step(inp: Inputs) -> Plan:
     return _Stepper(inp).run()
 
 
+def _millis(text: str) -> int:
+    return round(epoch(text) * 1000)
+
+
 class _Stepper:
     def __init__(self, inp: Inputs):
         self.inp = inp
@@ -278,7 +282,7 @@ class _Stepper:
     def _may_advance(self, index: int, weights: list[int]) -> bool:
         if self.spec.paused or not self._analysis_allows():
             return False
-        if self.request == PROMOTE:
+        if self.request == PROMOTE and not self.promoted:  # one promote, one step: the next holds its pause
             self.promoted = True
             return True
         pause = self.spec.steps[index].pause if index < len(self.spec.steps) else "0s"
@@ -324,15 +328,19 @@ class _Stepper:
                 + (": its pods are unschedulable (not enough GPUs)" if short else ""))
 
     def _count_verdicts(self) -> None:
-        last = epoch(self.state.last_interval) or 0.0
+        held = self.state.last_interval
+        # Compared in whole milliseconds, as stored, so a verdict is counted once; a value in whole seconds (an
+        # older status) covers its whole second.
+        covered = (_millis(held) + (1 if "." in held else 1000)) if held else 0
         state = self.state
         for verdict in self.inp.verdicts:
-            if verdict.ended <= last:
+            ended = iso(verdict.ended, millis=True)
+            if _millis(ended) < covered:
                 continue
-            last = verdict.ended
+            covered = _millis(ended) + 1
             counts = {"fail": "failed_intervals", "pass": "passed_intervals", "inconclusive": "inconclusive_intervals"}
             attr = counts[verdict.outcome]
-            state = replace(state, **{attr: getattr(state, attr) + 1}, last_interval=iso(verdict.ended))
+            state = replace(state, **{attr: getattr(state, attr) + 1}, last_interval=ended)
         self.state = state
 
     def _last_failure(self) -> str:
