@@ -36,3 +36,33 @@ def test_an_entry_added_to_an_empty_list_reads_as_that_entry_added():
     after = {"runtime": {"env": [{"name": "PROBE", "value": "1"}]}}
     assert changes(before, after) == ["runtime.env[0].name: PROBE (added)", "runtime.env[0].value: 1 (added)"]
     assert changes(after, before) == ["runtime.env[0].name: PROBE (removed)", "runtime.env[0].value: 1 (removed)"]
+
+
+@pytest.mark.parametrize("verb", ["promote", "promote-full", "abort", "retry"])
+def test_a_request_on_an_invalid_spec_is_refused_and_nothing_is_written(verb) -> None:
+    from modeldeploy.rollout_commands.exits import CommandFailure, ExitCode
+    from modeldeploy.rollout_commands.requests import abort, promote, retry
+    from support.specs import with_
+
+    body = with_(("spec.rollout", {"maxSurge": 0, "maxUnavailable": 0}), ("metadata.generation", 3))
+    body["status"] = {"observedGeneration": 3, "rollout": {"phase": "Progressing", "stable": "quickstart-v1",
+                                                            "canary": "quickstart-v2", "step": 0}}
+
+    class Session:
+        patched: list = []
+
+        def get(self) -> dict:
+            return body
+
+        def patch(self, change: dict, **_) -> dict:
+            self.patched.append(change)
+            return body
+
+    session = Session()
+    act = {"promote": lambda: promote(session, full=False), "promote-full": lambda: promote(session, full=True),
+           "abort": lambda: abort(session), "retry": lambda: retry(session)}[verb]
+    with pytest.raises(CommandFailure) as refused:
+        act()
+    assert refused.value.code == ExitCode.REFUSED and session.patched == []
+    assert "is invalid, and the operator acts on no request until it is fixed: spec.rollout.maxUnavailable: " \
+           "maxSurge and maxUnavailable cannot both be 0" in str(refused.value)

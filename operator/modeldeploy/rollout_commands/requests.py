@@ -26,19 +26,29 @@ def request_id(action: str) -> str:
 
 
 def promote(session: Session, *, full: bool) -> list[str]:
-    s = Standing.of(session.get())
+    s = _valid(Standing.of(session.get()))
     action = PROMOTE_FULL if full else PROMOTE
     return _write(session, s, action, _promote_plan(s, full))
 
 
 def abort(session: Session) -> list[str]:
-    s = Standing.of(session.get())
+    s = _valid(Standing.of(session.get()))
     return _write(session, s, ABORT, _abort_plan(s))
 
 
 def retry(session: Session) -> list[str]:
-    s = Standing.of(session.get())
+    s = _valid(Standing.of(session.get()))
     return _write(session, s, RETRY, _retry_plan(s))
+
+
+def _valid(s: Standing) -> Standing:
+    """An invalid spec stops the operator from acting on it, requests included: a request written now would
+    act later on whatever spec fixes it."""
+    if s.invalid:
+        raise CommandFailure(ExitCode.REFUSED, f"the spec of {s.ref} is invalid, and the operator acts on no "
+                                               f"request until it is fixed: {s.invalid}; fix the spec (or "
+                                               f"`modeldeploy rollout undo {s.name}`), then ask again")
+    return s
 
 
 def _write(session: Session, s: Standing, action: str, plan: str) -> list[str]:

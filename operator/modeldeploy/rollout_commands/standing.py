@@ -11,7 +11,7 @@ from enum import Enum
 
 from pydantic import ValidationError
 
-from ..api import RevisionStatus, Rollout, RolloutStatus
+from ..api import InvalidSpec, RevisionStatus, Rollout, RolloutStatus, parse_model_deployment
 from ..builders.naming import REQUEST_ANNOTATION
 
 # Progressing=False reasons after which nothing more happens by itself, and the rollout did what was asked.
@@ -39,6 +39,7 @@ class Standing:
     conditions: dict[str, dict]
     request: str | None
     ready_replicas: int
+    invalid: str | None = None  # the spec's first problem, as the operator reports it: it acts on nothing then
 
     @classmethod
     def of(cls, body: dict) -> Standing:
@@ -64,6 +65,7 @@ class Standing:
             conditions={c.get("type"): c for c in status.get("conditions") or []},
             request=(meta.get("annotations") or {}).get(REQUEST_ANNOTATION),
             ready_replicas=int(status.get("readyReplicas") or 0),
+            invalid=_first_problem(body),
         )
 
     @property
@@ -115,3 +117,13 @@ class Standing:
         if progressing.get("status") == "True":
             return Outcome.PROGRESSING
         return Outcome.COMPLETE if progressing.get("reason") in DONE_REASONS else Outcome.FAILED
+
+
+def _first_problem(body: dict) -> str | None:
+    try:
+        parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body})
+    except InvalidSpec as err:
+        first = err.problems[0]
+        more = len(err.problems) - 1
+        return str(first) + (f" (and {more} more)" if more else "")
+    return None
