@@ -319,7 +319,9 @@ def test_operator_with_a_port_already_taken_says_which_flag(tmp_path: Path, apis
     assert f"127.0.0.1:{flags[3]} (--metrics-port)" in proc.stderr and "already in use" in proc.stderr
 
 
-def test_operator_with_an_unreachable_api_server_names_it_and_exits_4(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags", [["--all-namespaces"], ["--all-namespaces", "--standalone"],
+                                   ["-n", "default", "--standalone"]])
+def test_operator_with_an_unreachable_api_server_names_it_and_exits_4(tmp_path: Path, flags: list[str]) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -329,7 +331,7 @@ def test_operator_with_an_unreachable_api_server_names_it_and_exits_4(tmp_path: 
         "users": [{"name": "u", "user": {"token": "abc"}}],
         "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
     env = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "KUBERNETES_SERVICE_HOST": ""}
-    proc = modeldeploy("operator", "--all-namespaces", *free_port_flags(), env=env, timeout=120)
+    proc = modeldeploy("operator", *flags, *free_port_flags(), env=env, timeout=120)
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"modeldeploy operator: API server at 127.0.0.1:{port} unreachable: connection refused; check that the "

@@ -191,6 +191,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)
         return EXIT_USAGE
+    import aiohttp  # noqa: PLC0415 - kopf's transport, for this command only
     from .clients.errors import Retryable  # noqa: PLC0415 - with the handlers, for this command only
     from .clients.kube import NoClusterConfig, configured_server, unreachable_words  # noqa: PLC0415
     try:
@@ -206,10 +207,11 @@ def _cmd_operator(args: argparse.Namespace) -> int:
               f":{options.health_port} (--health-port) is already in use by another process; stop it or give "
               "other ports", file=sys.stderr)
         return EXIT_USAGE
-    except Retryable as err:
-        if err.status != 0:  # the server answered (429, 5xx): not this case
+    except (Retryable, aiohttp.ClientConnectorError) as err:
+        if getattr(err, "status", 0) != 0:  # the server answered (429, 5xx): not this case
             raise
-        # Start-up could not reach the API server at all: a wrong address or a cluster that is down.
+        # The API server could not be reached at all (at start-up, or by kopf's watches for longer than their
+        # own retries): a wrong address or a cluster that is down.
         print(f"modeldeploy operator: API server at {configured_server() or 'the configured address'} unreachable: "
               f"{unreachable_words(err)}; check that the cluster is up and that KUBECONFIG (or the pod's "
               "in-cluster config) points at it", file=sys.stderr)

@@ -50,7 +50,8 @@ class NoClusterConfig(RuntimeError):
 def unreachable_words(err: Exception) -> str:
     """What a transport failure (a Retryable of status 0) says, in words: connection refused, timed out, ..."""
     text = str(err)
-    for needle, words in (("refused", "connection refused"), ("timed out", "timed out"),
+    for needle, words in (("refused", "connection refused"), ("Connect call failed", "connection refused"),
+                          ("timed out", "timed out"), ("DNS", "unknown host"),
                           ("Timeout", "timed out"), ("NameResolution", "unknown host"),
                           ("Name or service not known", "unknown host"), ("CERTIFICATE_VERIFY_FAILED",
                                                                            "TLS verification failed"),

@@ -34,6 +34,7 @@ from ..autoscale import AutoscaleLoop, AutoscalerMetrics, Targets, autoscaling_s
 from ..autoscale.status import hpa_current_value
 from ..builders import api_key_from_secret, api_key_headers
 from ..clients import NotFound
+from ..clients.errors import Retryable
 from ..clients.permissions import (CHILD_KINDS, CRD, GATEWAY_CRD, KEDA_CRD, KINDS, MODELDEPLOYMENT,
                                    OPTIONAL_CHILD_KINDS, POD)
 from ..clients.triton_metrics import scrape
@@ -278,8 +279,9 @@ class Controller:
             changed |= missed
         return changed
 
-    def probe_api(self) -> None:
-        """One cheap read per period: proves the API answers even when nothing changes."""
+    def probe_api(self, *, startup: bool = False) -> None:
+        """One cheap read per period: proves the API answers even when nothing changes. At start-up, an API
+        server nothing answers for (after the client's own retries) stops the operator: exit 4, in one line."""
         namespace = None if self.options.all_namespaces else self.options.namespaces[0]
         try:
             self.client.list(MODELDEPLOYMENT, namespace, limit=1)
@@ -289,6 +291,8 @@ class Controller:
                 self._api_down = False
                 self.relists.everything()
         except ApiError as err:
+            if startup and isinstance(err, Retryable) and err.status == 0:
+                raise
             self._api_down = True
             log.warning("API probe failed: %s %s", err.status, err.message[:200])
 
@@ -361,7 +365,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
     health = HealthServer(watch_age=metrics.watch_age, ready=ready,
                           live_within=5 * options.resync_seconds + 30, ready_within=2 * options.resync_seconds + 30)
     await health.start(options.bind_address, options.health_port)
-    await asyncio.to_thread(controller.probe_api)
+    await asyncio.to_thread(controller.probe_api, startup=True)
     await asyncio.to_thread(controller.discover)
     peered = await asyncio.to_thread(ensure_peering, client, options)
     identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
