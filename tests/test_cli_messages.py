@@ -287,6 +287,19 @@ def test_a_duplicate_key_is_an_error_naming_it_and_its_lines(tmp_path: Path, raw
     assert proc.returncode == 1 and line in proc.stderr and "only the last would count: keep one" in proc.stderr
 
 
+def test_a_duplicate_key_hides_no_other_problem_of_the_file(tmp_path: Path) -> None:
+    raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
+           "  replicas: 1\n  model: {uri: 'ftp://b/m.onnx', version: '1', format: onnx}\n  replicas: 2\n---\n"
+           "apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeploymnt\nmetadata: {name: x}\n")
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=raw))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 3, proc.stderr
+    assert "document 1 (line 1) demo: key 'replicas' appears twice in one mapping (lines 5 and 7)" in lines[0]
+    assert "document 1 (line 1) demo: spec.model.uri: unsupported scheme ftp://" in lines[1]
+    assert "document 2 (line 9) x: kind: 'ModelDeploymnt' is not a kind" in lines[2]
+    assert modeldeploy("render", "-f", write(tmp_path, raw=raw)).returncode != 0, "nothing rendered from it"
+
+
 def test_merge_keys_overriding_a_merged_value_are_no_duplicate(tmp_path: Path) -> None:
     raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
            "  model: {uri: 's3://b/m.onnx', version: '1', format: onnx}\n"

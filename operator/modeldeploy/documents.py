@@ -81,7 +81,11 @@ def load_text(text: str, source: str = "<stdin>") -> LoadResult:
         result.error = str(err)
         return result
     for doc in docs:
-        result.reports.append(_check(doc.index, doc.line, doc.data))
+        report = _check(doc.index, doc.line, doc.data)
+        if doc.duplicate_keys:  # the document is refused, its other problems still shown
+            report.problems[:0] = [Problem("", text) for text in doc.duplicate_keys]
+            report.model_deployment = None
+        result.reports.append(report)
     _refuse_duplicates(result.reports)
     if not result.model_deployments and not any(r.problems for r in result.reports):
         skipped = "; every document was skipped (see the notes above)" if result.reports else ""

@@ -39,6 +39,9 @@ class Document:
     index: int  # 0-based position in the stream
     line: int  # 1-based line where the document starts
     data: Any
+    # Keys given twice in one mapping: YAML forbids it and PyYAML keeps the last silently. A problem of this
+    # document, reported beside its others (the rest of the stream still loads).
+    duplicate_keys: tuple[str, ...] = ()
 
 
 # Bounds checked on the parsed node graph before any Python object is built:
@@ -67,10 +70,12 @@ def load_documents(text: str) -> list[Document]:
             node = loader.get_node()
             if node is None:
                 continue
-            _check_bounds(node, index)
+            duplicates: list[str] = []
+            _check_bounds(node, index, duplicates)
             data = loader.construct_document(node)
             if data is not None:
-                docs.append(Document(index=index, line=node.start_mark.line + 1, data=data))
+                docs.append(Document(index=index, line=node.start_mark.line + 1, data=data,
+                                     duplicate_keys=tuple(duplicates)))
             index += 1
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -85,9 +90,9 @@ def load_documents(text: str) -> list[Document]:
     return docs
 
 
-def _check_bounds(root: yaml.Node, index: int) -> None:
-    """Refuse a document whose aliases expand past MAX_NODES or MAX_EXPANDED_BYTES, that nests past
-    MAX_DEPTH, or that gives one key twice in a mapping (YAML forbids it; PyYAML keeps the last silently)."""
+def _check_bounds(root: yaml.Node, index: int, duplicates: list[str]) -> None:
+    """Refuse a document whose aliases expand past MAX_NODES or MAX_EXPANDED_BYTES, or that nests past
+    MAX_DEPTH; note in `duplicates` each key given twice in one mapping."""
     expanded: dict[int, tuple[int, int]] = {}  # node id -> (nodes, scalar bytes) it stands for, aliases expanded
     within: set[int] = set()
     where = f"document {index + 1} (line {root.start_mark.line + 1})"
@@ -106,7 +111,7 @@ def _check_bounds(root: yaml.Node, index: int) -> None:
         if isinstance(node, yaml.SequenceNode):
             children = node.value
         elif isinstance(node, yaml.MappingNode):
-            _refuse_duplicate_keys(node, index)
+            duplicates.extend(_duplicate_keys(node))
             children = [part for pair in node.value for part in pair]
         else:
             children = []
@@ -129,15 +134,15 @@ def _check_bounds(root: yaml.Node, index: int) -> None:
     size(root, 0)
 
 
-def _refuse_duplicate_keys(node: yaml.MappingNode, index: int) -> None:
+def _duplicate_keys(node: yaml.MappingNode) -> list[str]:
     seen: dict[tuple[str, str], int] = {}
+    found = []
     for key, _ in node.value:
         if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
             continue  # `<<: *base` merges, and keys given after it override: that is no duplicate
         line = key.start_mark.line + 1
         if (key.tag, key.value) in seen:
-            first = seen[(key.tag, key.value)]
-            raise YamlSyntaxError(f"document {index + 1}: key {key.value!r} appears twice in one mapping (lines "
-                                  f"{first} and {line}); YAML allows it once, and only the last would count: "
-                                  "keep one")
+            found.append(f"key {key.value!r} appears twice in one mapping (lines {seen[(key.tag, key.value)]} and "
+                         f"{line}); YAML allows it once, and only the last would count: keep one")
         seen[(key.tag, key.value)] = line
+    return found
