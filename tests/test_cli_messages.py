@@ -300,6 +300,14 @@ def test_a_duplicate_key_hides_no_other_problem_of_the_file(tmp_path: Path) -> N
     assert modeldeploy("render", "-f", write(tmp_path, raw=raw)).returncode != 0, "nothing rendered from it"
 
 
+def test_a_missing_api_version_says_what_to_add(tmp_path: Path) -> None:
+    raw = "kind: ModelDeployment\nmetadata: {name: demo}\nspec:\n  model: {uri: 's3://b/m.onnx', version: '1'}\n"
+    proc = modeldeploy("validate", "-f", write(tmp_path, raw=raw))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("demo: apiVersion: required field is missing; add apiVersion: "
+                                        "serving.modeldeploy.io/v1alpha1")
+
+
 def test_merge_keys_overriding_a_merged_value_are_no_duplicate(tmp_path: Path) -> None:
     raw = ("apiVersion: serving.modeldeploy.io/v1alpha1\nkind: ModelDeployment\nmetadata: {name: demo}\nspec:\n"
            "  model: {uri: 's3://b/m.onnx', version: '1', format: onnx}\n"

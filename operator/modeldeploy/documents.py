@@ -109,6 +109,9 @@ def _check(index: int, line: int, data: object) -> DocumentReport:
         else:
             report.note = f"skipped {api_version} {kind}: not a {KIND}"
         return report
+    if not api_version:
+        report.problems.append(Problem("apiVersion", f"required field is missing; add apiVersion: {API_VERSION}"))
+        return report
     if api_version != API_VERSION:
         report.problems.append(Problem("apiVersion", f"{api_version!r} is not served; use {API_VERSION}"))
         return report

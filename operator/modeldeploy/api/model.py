@@ -34,6 +34,9 @@ def check_model_uri(uri: str) -> str:
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme not in URI_SCHEMES:
+        if len(scheme) == 1 and uri[1:2] == ":":  # C:\models\m.onnx: a drive letter, read as a scheme
+            raise ValueError("is a Windows path; a model on this machine is a file:// URI with forward slashes "
+                             "(file:///models/m.onnx, or file://m.onnx beside the YAML file)")
         raise ValueError(
             f"unsupported scheme {parts.scheme + '://' if parts.scheme else '(none)'}; "
             "use file://, pvc://, http://, https://, s3:// or gs://"
@@ -285,6 +288,6 @@ class ModelSpec(ApiModel):
     @field_validator("version", mode="before")
     @classmethod
     def _quoted_version(cls, value: object) -> object:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f'must be a string: quote it, version: "{value}"')
         return value

@@ -65,6 +65,9 @@ _PATTERN_WORDS = {
 }
 
 
+_INT_OR_STRING = {"int_type", "int_from_float", "int_parsing", "string_type", "string_pattern_mismatch"}
+
+
 def problems_from(err: ValidationError) -> list[Problem]:
     by_path: dict[str, list[dict[str, Any]]] = {}
     for e in err.errors(include_url=False):
@@ -73,12 +76,15 @@ def problems_from(err: ValidationError) -> list[Problem]:
     problems = []
     for errors in by_path.values():
         kinds = {e["type"] for e in errors}
-        if kinds == {"int_type", "string_pattern_mismatch"}:
+        if len(kinds) > 1 and kinds <= _INT_OR_STRING and kinds & {"string_type", "string_pattern_mismatch"}:
             # An int-or-string field: one sentence for both union branches.
-            pattern = next(e["ctx"]["pattern"] for e in errors if e["type"] == "string_pattern_mismatch")
-            words = _PATTERN_WORDS.get(pattern, f"a string matching {pattern}")
-            given = _shown(errors[0]["input"])
-            problems.append(Problem(_path(errors[0]["loc"]), f"must be an integer or {words}, not {given}"))
+            pattern = next((e["ctx"]["pattern"] for e in errors if e["type"] == "string_pattern_mismatch"),
+                           None) or _pattern_at(errors[0]["loc"])
+            words = _PATTERN_WORDS.get(pattern, f"a string matching {pattern}") if pattern else "a string"
+            given = errors[0]["input"]
+            hint = f': quote it, "{given}"' if isinstance(given, float) else ""
+            problems.append(Problem(_path(errors[0]["loc"]), f"must be an integer or {words}, not "
+                                                             f"{_shown(given)}{hint}"))
             continue
         for e in errors:
             problem = Problem(*_explain(e))
@@ -161,7 +167,12 @@ def _shown(value: Any) -> str:
 
 
 def _type_hint(kind: str, given: Any) -> str:
-    """The fix for a percentage written where a count or a ratio goes."""
+    """The fix for the usual YAML slips: yes/no read as booleans, a key left without its value (or what
+    belongs under it not indented), a percentage where a count or a ratio goes."""
+    if kind == "string_type" and isinstance(given, bool):
+        return ": YAML reads yes, no, on, off, true and false unquoted as booleans; quote it"
+    if kind in ("dict_type", "model_type", "model_attributes_type") and given is None:
+        return "; indent what belongs under it"
     if isinstance(given, str) and given.endswith("%"):
         try:
             percent = float(given[:-1])
@@ -189,16 +200,14 @@ def _pattern_at(loc: list[Any]) -> str | None:
             return None
         current = field.annotation
     metadata = list(field.metadata) if field is not None else []
-    annotated = field.annotation if field is not None else None
-    while annotated is not None:
+    pending = [field.annotation] if field is not None else []
+    while pending:  # every member of a union, every layer of Annotated
+        annotated = pending.pop()
         if typing.get_origin(annotated) is typing.Annotated:
             metadata += list(typing.get_args(annotated)[1:])
-            annotated = typing.get_args(annotated)[0]
+            pending.append(typing.get_args(annotated)[0])
         elif isinstance(annotated, types.UnionType) or typing.get_origin(annotated) is typing.Union:
-            members = [a for a in typing.get_args(annotated) if a is not type(None)]
-            annotated = members[0] if len(members) == 1 else None
-        else:
-            annotated = None
+            pending += [a for a in typing.get_args(annotated) if a is not type(None)]
     for item in metadata:
         found = getattr(item, "pattern", None) or next(
             (getattr(m, "pattern", None) for m in getattr(item, "metadata", []) if getattr(m, "pattern", None)), None)
