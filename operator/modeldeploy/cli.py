@@ -245,14 +245,15 @@ def _generated_header(command: str = "crd", source: str = "the API models") -> s
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    # Offline there is no cluster to ask: render shows what an engine keda ModelDeployment gets where KEDA runs.
+    # Built first: a bad --runtime-image is a usage error before any file is read.
+    options = BuildOptions(runtime_image=args.runtime_image, keda_available=True, gateway_available=True)
     results = [_load(filename) for filename in args.filename]
     for result in results:
         for message in result.messages(cluster=not args.local):
             print(message, file=sys.stderr)
     if not all(result.ok for result in results):
         return EXIT_INVALID  # nothing rendered: half a set of manifests applied is worse than none
-    # Offline there is no cluster to ask: render shows what an engine keda ModelDeployment gets where KEDA runs.
-    options = BuildOptions(runtime_image=args.runtime_image, keda_available=True, gateway_available=True)
     objects = [obj for result in results for md in result.model_deployments for obj in build_all(md, options)]
     if args.output == "json":
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
