@@ -142,8 +142,6 @@ BAD = [
      "spec.rollout.analysis.maxErrorRatio", "not str '1%': a fraction, write 0.01"),
     ("steps without a value", with_(("spec.rollout", {"steps": None})),
      "spec.rollout.steps", "must be a list, not null (the key has no value)"),
-    ("blue-green settings on a canary", with_(("spec.rollout", {"blueGreen": {"autoPromote": False}})),
-     "spec.rollout.blueGreen", "applies to the BlueGreen strategy only, not Canary"),
     ("fractional cpu", with_(("spec.runtime", {"resources": {"cpu": 0.5}})), "spec.runtime.resources.cpu",
      'must be an integer or a quantity such as "500m", "4" or "16Gi", not float 0.5: quote it, "0.5"'),
     ("version as a float", with_((MODEL + ".version", 1.0)), MODEL + ".version", 'quote it, version: "1.0"'),
@@ -358,3 +356,13 @@ def test_a_moved_field_hides_no_other_problem() -> None:
     found = {p.path: p.message for p in caught.value.problems}
     assert found["spec.model.credentialsSecret"].startswith("moved to storage.credentialsSecret")
     assert "quote it" in found["spec.model.version"]
+
+
+@pytest.mark.parametrize("strategy", ["Canary", "BlueGreen", "Recreate"])
+def test_a_spec_as_the_operator_writes_it_back_parses_again(strategy) -> None:
+    # Revision records, undo and tune write specs back with every default filled in.
+    rollout = {"strategy": strategy, "maxSurge": 3 if strategy == "BlueGreen" else 0,
+               "maxUnavailable": 1 if strategy == "Canary" else 0}
+    md = parse_model_deployment(with_(("spec.replicas", 3), ("spec.rollout", rollout)))
+    again = parse_model_deployment(md.to_wire())
+    assert again.spec == md.spec

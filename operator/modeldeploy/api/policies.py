@@ -231,8 +231,6 @@ class Rollout(ApiModel):
              "message": "trafficRouting applies to the Canary strategy only"},
             {"rule": "!has(self.progressDeadline) || duration(self.progressDeadline) >= duration('10s')",
              "message": "progressDeadline must be at least 10s"},
-            {"rule": "!has(self.blueGreen) || (has(self.strategy) && self.strategy == 'BlueGreen')",
-             "message": "blueGreen applies to the BlueGreen strategy only"},
         )
     }
 
@@ -253,9 +251,6 @@ class Rollout(ApiModel):
                                                "maxUnavailable: 1 (one pod fewer while it starts)")
         if self.traffic_routing is not None and self.strategy != "Canary":
             yield FieldError("trafficRouting", f"applies to the Canary strategy only, not {self.strategy}")
-        if "blue_green" in self.model_fields_set and self.strategy != "BlueGreen":
-            yield FieldError("blueGreen", f"applies to the BlueGreen strategy only, not {self.strategy}; remove it "
-                                          f"or set strategy: BlueGreen")
         if duration_seconds(self.progress_deadline) < MIN_PROGRESS_DEADLINE_SECONDS:
             yield FieldError("progressDeadline", f"must be at least 10s, not {self.progress_deadline}: a new "
                                                  f"revision's pods must pull, load and serve within it, or the "
