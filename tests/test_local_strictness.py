@@ -104,6 +104,25 @@ def test_dims_that_do_not_fit_the_model_fail_before_ready(mlp: Path) -> None:
            "shapes cannot be multiplied (1x15 and 16x64). Make spec.model.config match the model" in proc.stderr
 
 
+@pytest.mark.parametrize("declared, served", [("INT64", False), ("BOOL", False), ("FP64", True)])
+def test_an_output_type_across_kinds_fails_before_ready_and_within_a_kind_is_converted(
+        mlp: Path, declared: str, served: bool) -> None:
+    # The model returns FP32: INT64 would have answered truncated values (zeros), silently.
+    path = _md_file(mlp, "mlp", [{"name": "INPUT__0", "dataType": "FP32", "dims": [16]}],
+                    [{"name": "OUTPUT__0", "dataType": declared, "dims": [4]}])
+    proc = modeldeploy("serve", "-f", str(path), "--once", "--workdir", str(mlp / f"work-{declared}"), timeout=180)
+    if served:
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.splitlines()[-1].split(": ", 1)[1])["OUTPUT__0"][0] != [0.0] * 4
+        return
+    assert proc.returncode == 21, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "TRITON_FAILED: model mlp loaded, but a config-shaped inference failed: inference failed: output OUTPUT__0 is "
+        f"declared {declared} but the model returns FP32, which cannot be converted without changing its values: set "
+        "the dataType of OUTPUT__0 in spec.model.config.outputs to FP32, the model's type. Make spec.model.config "
+        "match the model (`modeldeploy package` prints it)")
+
+
 def test_smoke_reports_what_failed_without_raising(tagger) -> None:
     server, _ = tagger
     result = smoke(server.md, server.http_url)
