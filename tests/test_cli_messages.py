@@ -244,6 +244,12 @@ def test_infer_with_a_malformed_url_is_a_usage_error() -> None:
         proc = modeldeploy("infer", "-f", quickstart, "--url", url)
         assert proc.returncode == 2
         assert proc.stderr.strip() == f"USAGE: --url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)"
+    for port in ("99999", "65536", "0"):
+        for protocol in ("http", "grpc"):
+            proc = modeldeploy("infer", "-f", quickstart, "--url", f"127.0.0.1:{port}", "--protocol", protocol)
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stderr == f"USAGE: --url 127.0.0.1:{port}: port {port} is out of range: give a TCP port " \
+                                  "from 1 to 65535\n"
 
 
 @pytest.mark.parametrize("data, message", [

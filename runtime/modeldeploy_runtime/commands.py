@@ -216,7 +216,8 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
 
 
 def _infer(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
-    from .infer import as_json, example_inputs, infer  # noqa: PLC0415
+    from .infer import as_json, check_url, example_inputs, infer  # noqa: PLC0415
+    check_url(args.url)  # a flag, checked before any work
     md = _pick(load, args.filename, args.name)
     try:
         data = json.loads(args.data) if args.data else None

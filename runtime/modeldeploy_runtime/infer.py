@@ -84,15 +84,23 @@ def model_reason(message: str) -> str:
     return _BACKEND_WRAPPING.sub("", first) or message
 
 
+def check_url(url: str) -> None:
+    """--url is HOST:PORT with a port from 1 to 65535: else tritonclient fails making its client, with a trace."""
+    host, _, port = url.rpartition(":")
+    if not host or not port.isdigit() or "/" in url:
+        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)")
+    if not 1 <= int(port) <= 65535:
+        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: port {port} is out of range: give a TCP port from 1 to "
+                                             "65535")
+
+
 def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol: str = "http",
           timeout_seconds: float = 30.0, headers: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """The declared outputs of one inference; a RuntimeFailure with one line when it cannot be had."""
     lib = triton_grpc if protocol == "grpc" else triton_http
     config = md.spec.model.config
     outputs = [t.name for t in config.outputs] if config else []
-    host, _, port = url.rpartition(":")
-    if not host or not port.isdigit() or "/" in url:
-        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)")
+    check_url(url)
     key_sent = bool(headers)  # before the call: tritonclient adds its own entries to this dict
     client = lib.InferenceServerClient(url) if protocol == "grpc" else \
         lib.InferenceServerClient(url, connection_timeout=timeout_seconds, network_timeout=timeout_seconds)
