@@ -14,14 +14,14 @@ import json
 import re
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
-from modeldeploy.api import ModelDeployment
+from modeldeploy.api import ModelDeployment, TensorSpec
 
 from .errors import ExitCode, RuntimeFailure
 
@@ -44,6 +44,7 @@ def example_inputs(md: ModelDeployment, batch: int = 1, data: dict[str, Any] | N
         dtype = triton_to_np_dtype(tensor.data_type)
         if data and tensor.name in data:
             out[tensor.name] = _data_tensor(tensor.name, tensor.data_type, data[tensor.name], dtype)
+            _check_data_shape(md, tensor, out[tensor.name], data[tensor.name])
         elif tensor.data_type == "STRING":
             out[tensor.name] = np.full(declared_shape(md, tensor.dims, batch), b"1", dtype=np.object_)
         else:
@@ -68,11 +69,51 @@ def _data_tensor(name: str, data_type: str, value: Any, dtype: Any) -> np.ndarra
     if isinstance(value, dict) or (data_type != "STRING" and isinstance(value, str)):
         raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: {json.dumps(value)[:40]} is not a nested list of "
                                              f"{data_type} values")
+    if data_type != "STRING":
+        # numpy converts what it is given (1.5 to 1, true to 1, "yes" to True): the request would carry
+        # values the user never wrote.
+        for leaf in _leaves(value):
+            fix = _value_fix(data_type, leaf)
+            if fix:
+                raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: {json.dumps(leaf)[:40]} is not a valid "
+                                                     f"{data_type} value: {fix}")
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, TypeError, OverflowError) as err:
         raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: not a nested list of {data_type} values of one "
                                              f"shape ({err})") from None
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _value_fix(data_type: str, value: Any) -> str | None:
+    """What to give instead of a JSON value that is not of data_type; None when it is."""
+    if data_type == "BOOL":
+        return None if isinstance(value, bool) else "give true or false"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if data_type.startswith(("INT", "UINT")):
+        bounds = np.iinfo(triton_to_np_dtype(data_type))
+        whole = number and isinstance(value, int) and bounds.min <= value <= bounds.max
+        return None if whole else f"give whole numbers from {bounds.min} to {bounds.max}"
+    return None if number else "give numbers"
+
+
+def _check_data_shape(md: ModelDeployment, tensor: TensorSpec, array: np.ndarray, value: Any) -> None:
+    """--data has the declared rank and fixed dims, batch first when the model batches: else Triton refuses it."""
+    batched = md.spec.model.config.max_batch_size > 0
+    expected = ([-1] if batched else []) + list(tensor.dims)
+    if array.ndim == len(expected) and all(e in (-1, a) for a, e in zip(array.shape, expected)):
+        return
+    takes = "[" + ", ".join(["batch"] * batched + ["any" if d == -1 else str(d) for d in tensor.dims]) + "]"
+    raise RuntimeFailure(ExitCode.USAGE, f"--data {tensor.name}: {json.dumps(value)[:40]} has shape "
+                                         f"{list(array.shape)}, and {tensor.name} ({tensor.data_type}) takes {takes}"
+                                         + (": one nested list per sample, batch first" if batched else ""))
 
 
 _BACKEND_WRAPPING = re.compile(r"^Failed to process the request\(s\) for model '[^']*', message: (?:\w+(?:Error|Exception): )?")
