@@ -6,12 +6,14 @@ the message and the exit code, and that no traceback is printed.
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -266,6 +268,20 @@ def test_infer_data_that_does_not_fit_the_inputs_is_a_usage_error(data: str, mes
                        "--data", data)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_infer_against_a_server_that_is_not_triton_says_so_in_one_line() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        proc = modeldeploy("infer", "-f", str(REPO / "examples" / "quickstart.yaml"), "--url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 12
+    assert proc.stderr == f"NETWORK: the server at {url} answered, but is not a Triton (KServe v2) server: check " \
+                          "--url (modeldeploy serve prints Triton's address; 8000 in a pod)\n"
 
 
 TYPED_INPUTS = with_(("spec.model.config", {

@@ -193,6 +193,10 @@ def transport_problem(err: Exception, url: str, protocol: str, timeout_seconds: 
     if isinstance(err, http.client.HTTPException):
         return (f"{url} does not answer HTTP: is it Triton's gRPC port? Pass --protocol grpc, or the HTTP port "
                 "(8000 in a pod)")
+    if protocol == "http" and "while decoding the response" in text:
+        # Triton answers JSON (errors included); an HTML page or other text comes from some other server.
+        return (f"the server at {url} answered, but is not a Triton (KServe v2) server: check --url (modeldeploy "
+                "serve prints Triton's address; 8000 in a pod)")
     if isinstance(err, (TimeoutError, socket.timeout)) or "Deadline Exceeded" in text or "timed out" in text:
         return f"{url} did not answer within {timeout_seconds:g}s"
     if protocol == "grpc" and "UNAVAILABLE" in text:
