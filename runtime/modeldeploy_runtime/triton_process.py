@@ -7,6 +7,7 @@ stub added; site-packages is never written to.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import tritonclient.http as triton_http
 
@@ -165,6 +167,39 @@ class TritonProcess:
         return self.process.returncode
 
 
+def _before_exec(cpus: set[int] | None) -> Callable[[], None]:
+    """What the child does between fork and exec: die with its parent, run on cpus."""
+    prctl = _prctl()
+    parent = os.getpid()
+
+    def prepare() -> None:
+        # Triton is in its own session (so Ctrl-C reaches it only through stop()), which also means
+        # nothing stops it when `modeldeploy serve` is SIGKILLed or crashes: it would keep the ports and
+        # the model. The kernel sends SIGTERM (Triton's clean exit, which removes the python backend's
+        # shared memory) when the thread that started it dies; serve starts it from its main thread.
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+        if cpus:
+            # Set before exec, so every thread and backend stub Triton starts inherits it.
+            os.sched_setaffinity(0, cpus)
+    return prepare
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up before the fork (a forked child should not load libraries); None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
@@ -195,8 +230,7 @@ def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[in
         process = subprocess.Popen(
             [str(home / "bin" / "tritonserver"), f"--backend-directory={backends}", *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-            # Set before exec, so every thread and backend stub Triton starts inherits it.
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            preexec_fn=_before_exec(cpus),
         )
     finally:
         log.close()
