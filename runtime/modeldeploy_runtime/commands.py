@@ -209,7 +209,7 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
             while server.triton.process.poll() is None:
                 time.sleep(0.5)
             raise RuntimeFailure(ExitCode.TRITON_FAILED, f"tritonserver exited with code "
-                                                         f"{server.triton.process.returncode}:\n{server.triton.log_tail()}")
+                                                         f"{server.triton.process.returncode}: {server.triton.failure()}")
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 0
