@@ -208,8 +208,9 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
             print("Ctrl-C stops the server.", flush=True)
             while server.triton.process.poll() is None:
                 time.sleep(0.5)
+            triton = server.triton
             raise RuntimeFailure(ExitCode.TRITON_FAILED, f"tritonserver exited with code "
-                                                         f"{server.triton.process.returncode}: {server.triton.failure()}")
+                                                         f"{triton.process.returncode}: {triton.failure()}")
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 0

@@ -111,9 +111,10 @@ def _check_data_shape(md: ModelDeployment, tensor: TensorSpec, array: np.ndarray
     if array.ndim == len(expected) and all(e in (-1, a) for a, e in zip(array.shape, expected)):
         return
     takes = "[" + ", ".join(["batch"] * batched + ["any" if d == -1 else str(d) for d in tensor.dims]) + "]"
+    how = ": one nested list per sample, batch first" if batched else ""
     raise RuntimeFailure(ExitCode.USAGE, f"--data {tensor.name}: {json.dumps(value)[:40]} has shape "
-                                         f"{list(array.shape)}, and {tensor.name} ({tensor.data_type}) takes {takes}"
-                                         + (": one nested list per sample, batch first" if batched else ""))
+                                         f"{list(array.shape)}, and {tensor.name} ({tensor.data_type}) takes "
+                                         f"{takes}{how}")
 
 
 _BACKEND_WRAPPING = re.compile(r"^Failed to process the request\(s\) for model '[^']*', message: (?:\w+(?:Error|Exception): )?")

@@ -51,4 +51,5 @@ def as_cpu_groups(md: ModelDeployment) -> ModelDeployment:
     groups = [group.model_copy(update={"kind": "CPU", "gpus": None}) if group.kind == "GPU" else group
               for group in model.config.instance_groups]
     config = model.config.model_copy(update={"instance_groups": groups})
-    return md.model_copy(update={"spec": spec.model_copy(update={"model": model.model_copy(update={"config": config})})})
+    model = model.model_copy(update={"config": config})
+    return md.model_copy(update={"spec": spec.model_copy(update={"model": model})})
