@@ -6,12 +6,14 @@ the message and the exit code, and that no traceback is printed.
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -244,6 +246,12 @@ def test_infer_with_a_malformed_url_is_a_usage_error() -> None:
         proc = modeldeploy("infer", "-f", quickstart, "--url", url)
         assert proc.returncode == 2
         assert proc.stderr.strip() == f"USAGE: --url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)"
+    for port in ("99999", "65536", "0"):
+        for protocol in ("http", "grpc"):
+            proc = modeldeploy("infer", "-f", quickstart, "--url", f"127.0.0.1:{port}", "--protocol", protocol)
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stderr == f"USAGE: --url 127.0.0.1:{port}: port {port} is out of range: give a TCP port " \
+                                  "from 1 to 65535\n"
 
 
 @pytest.mark.parametrize("data, message", [
@@ -260,6 +268,55 @@ def test_infer_data_that_does_not_fit_the_inputs_is_a_usage_error(data: str, mes
                        "--data", data)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_infer_against_a_server_that_is_not_triton_says_so_in_one_line() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        proc = modeldeploy("infer", "-f", str(REPO / "examples" / "quickstart.yaml"), "--url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 12
+    assert proc.stderr == f"NETWORK: the server at {url} answered, but is not a Triton (KServe v2) server: check " \
+                          "--url (modeldeploy serve prints Triton's address; 8000 in a pod)\n"
+
+
+TYPED_INPUTS = with_(("spec.model.config", {
+    "maxBatchSize": 8, "outputs": [{"name": "OUTPUT__0", "dataType": "FP32", "dims": [1]}],
+    "inputs": [{"name": "ids", "dataType": "INT64", "dims": [2]}, {"name": "mask", "dataType": "BOOL", "dims": [2]},
+               {"name": "n", "dataType": "INT32", "dims": [1]}, {"name": "byte", "dataType": "UINT8", "dims": [1]},
+               {"name": "x", "dataType": "FP32", "dims": [-1]}]}))
+
+
+@pytest.mark.parametrize("data, message", [
+    ('{"ids": [[1.5, 2]]}', "USAGE: --data ids: 1.5 is not a valid INT64 value: give whole numbers from "
+                            "-9223372036854775808 to 9223372036854775807"),
+    ('{"ids": [[true, 2]]}', "USAGE: --data ids: true is not a valid INT64 value: give whole numbers"),
+    ('{"n": [[2.7]]}', "USAGE: --data n: 2.7 is not a valid INT32 value: give whole numbers from -2147483648 to "
+                       "2147483647"),
+    ('{"byte": [[-1]]}', "USAGE: --data byte: -1 is not a valid UINT8 value: give whole numbers from 0 to 255"),
+    ('{"mask": [["yes", true]]}', 'USAGE: --data mask: "yes" is not a valid BOOL value: give true or false'),
+    ('{"mask": [[1, 0]]}', "USAGE: --data mask: 1 is not a valid BOOL value: give true or false"),
+    ('{"x": [[false]]}', "USAGE: --data x: false is not a valid FP32 value: give numbers"),
+    ('{"ids": 3}', "USAGE: --data ids: 3 has shape [], and ids (INT64) takes [batch, 2]: one nested list per sample, "
+                   "batch first"),
+    ('{"ids": [1, 2]}', "USAGE: --data ids: [1, 2] has shape [2], and ids (INT64) takes [batch, 2]"),
+    ('{"ids": [[1, 2, 3]]}', "USAGE: --data ids: [[1, 2, 3]] has shape [1, 3], and ids (INT64) takes [batch, 2]"),
+])
+def test_infer_data_not_of_the_inputs_type_or_shape_is_a_usage_error(tmp_path: Path, data: str, message: str) -> None:
+    # numpy would have sent 1 for 1.5 and for true, True for "yes"; a scalar fails only in Triton.
+    proc = modeldeploy("infer", "-f", write(tmp_path, TYPED_INPUTS), "--url", "127.0.0.1:9", "--data", data)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(message), proc.stderr
+
+
+def test_infer_data_of_the_inputs_types_is_sent(tmp_path: Path) -> None:
+    data = '{"ids": [[1, 2]], "mask": [[true, false]], "n": [[7]], "byte": [[255]], "x": [[1, 2.5, 3]]}'
+    proc = modeldeploy("infer", "-f", write(tmp_path, TYPED_INPUTS), "--url", "127.0.0.1:9", "--data", data)
+    assert proc.returncode == 12 and "nothing answers at 127.0.0.1:9" in proc.stderr  # checked, then sent
 
 
 def test_one_large_anchor_repeated_by_aliases_is_refused_without_expanding_it(tmp_path: Path) -> None:

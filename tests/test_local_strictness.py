@@ -18,6 +18,7 @@ import yaml
 from modeldeploy.api import parse_model_deployment
 from modeldeploy_runtime.example_inputs import parse_example_input
 from modeldeploy_runtime.infer import infer
+from modeldeploy_runtime.local_gpus import gpu_count
 from modeldeploy_runtime.package import package_module
 from modeldeploy_runtime.serve import LocalServer, ServeOptions, serving
 from modeldeploy_runtime.smoke import smoke
@@ -89,9 +90,32 @@ def test_input_names_that_match_nothing_fail_to_load_with_the_fix(mlp: Path) -> 
                     [{"name": "OUTPUT__0", "dataType": "FP32", "dims": [4]}])
     proc = modeldeploy("serve", "-f", str(path), "--once", "--workdir", str(mlp / "work-names"), timeout=180)
     assert proc.returncode == 21, proc.stderr
-    assert "config inputs ['features'] do not match forward(input): features is no argument of forward()" \
-        in proc.stderr
-    assert "name the inputs input, or INPUT__0..INPUT__0 in forward()'s order" in proc.stderr
+    # One line, the model's own load error: not Triton's log with the python backend's At: trace.
+    assert proc.stderr.splitlines()[1:] == [
+        "TRITON_FAILED: tritonserver exited with code 1: model mlp version 1 failed to load: config inputs "
+        "['features'] do not match forward(input): features is no argument of forward(); forward() also needs input; "
+        "name the inputs input, or INPUT__0..INPUT__0 in forward()'s order (Triton's libtorch backend accepts nothing "
+        f"else) (Triton's log: {mlp / 'work-names' / 'triton.log'})"], proc.stderr
+
+
+@pytest.mark.skipif(gpu_count() > 0, reason="this machine has a GPU: KIND_GPU runs as written")
+def test_gpu_instance_groups_run_as_cpu_ones_without_a_gpu_and_say_so(mlp: Path) -> None:
+    path = _md_file(mlp, "mlp", [{"name": "INPUT__0", "dataType": "FP32", "dims": [16]}],
+                    [{"name": "OUTPUT__0", "dataType": "FP32", "dims": [4]}])
+    doc = yaml.safe_load(path.read_text())
+    doc["spec"]["model"]["config"]["instanceGroups"] = [{"kind": "GPU", "count": 2, "gpus": [0]}, {"kind": "CPU"}]
+    doc["spec"]["runtime"] = {"resources": {"gpus": 1}}
+    path.write_text(yaml.safe_dump(doc))
+    proc = modeldeploy("serve", "-f", str(path), "--once", "--workdir", str(mlp / "work-gpu"), timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    warning = "no GPU on this machine: spec.model.config.instanceGroups[0] of kind GPU runs as KIND_CPU locally " \
+              "(Triton loads no KIND_GPU instance without a GPU); the cluster's pods keep kind GPU"
+    assert f"serve: warning: {warning}" in proc.stderr.splitlines()
+    config = (mlp / "work-gpu" / "repository" / "mlp" / "config.pbtxt").read_text()
+    assert "KIND_GPU" not in config and config.count("KIND_CPU") == 2 and "count: 2" in config
+    proc = modeldeploy("validate", "--local", "-f", str(path))
+    assert proc.returncode == 0 and proc.stderr == f"{path}: document 1 (line 1) mlp: warning: {warning}\n"
+    assert warning not in modeldeploy("validate", "-f", str(path)).stderr  # for a cluster, GPU is right
 
 
 def test_dims_that_do_not_fit_the_model_fail_before_ready(mlp: Path) -> None:
@@ -102,6 +126,25 @@ def test_dims_that_do_not_fit_the_model_fail_before_ready(mlp: Path) -> None:
     assert "is ready" not in proc.stdout
     assert "TRITON_FAILED: model mlp loaded, but a config-shaped inference failed: inference failed: mat1 and mat2 " \
            "shapes cannot be multiplied (1x15 and 16x64). Make spec.model.config match the model" in proc.stderr
+
+
+@pytest.mark.parametrize("declared, served", [("INT64", False), ("BOOL", False), ("FP64", True)])
+def test_an_output_type_across_kinds_fails_before_ready_and_within_a_kind_is_converted(
+        mlp: Path, declared: str, served: bool) -> None:
+    # The model returns FP32: INT64 would have answered truncated values (zeros), silently.
+    path = _md_file(mlp, "mlp", [{"name": "INPUT__0", "dataType": "FP32", "dims": [16]}],
+                    [{"name": "OUTPUT__0", "dataType": declared, "dims": [4]}])
+    proc = modeldeploy("serve", "-f", str(path), "--once", "--workdir", str(mlp / f"work-{declared}"), timeout=180)
+    if served:
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.splitlines()[-1].split(": ", 1)[1])["OUTPUT__0"][0] != [0.0] * 4
+        return
+    assert proc.returncode == 21, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "TRITON_FAILED: model mlp loaded, but a config-shaped inference failed: inference failed: output OUTPUT__0 is "
+        f"declared {declared} but the model returns FP32, which cannot be converted without changing its values: set "
+        "the dataType of OUTPUT__0 in spec.model.config.outputs to FP32, the model's type. Make spec.model.config "
+        "match the model (`modeldeploy package` prints it)")
 
 
 def test_smoke_reports_what_failed_without_raising(tagger) -> None:

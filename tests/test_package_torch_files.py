@@ -132,6 +132,48 @@ def test_a_wrong_example_shape_is_one_line_for_torchscript_and_eager(tmp_path: P
     assert proc.returncode == 2 and "forward() takes 1 input(s) (input), and 2 --example-input were given" in proc.stderr
 
 
+OUTPUTS = """\
+import torch
+
+
+class Heads(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.head(x)
+        return {"logits": y, "label": y.argmax(1)}
+
+
+class Captioned(torch.nn.Module):
+    def forward(self, x):
+        return x, "hello"
+
+
+class Caption(torch.nn.Module):
+    def forward(self, x):
+        return "hello"
+"""
+
+
+@pytest.mark.parametrize("model, message", [
+    ("Heads", "BAD_ARTIFACT: forward() returns a dict (logits, label); Triton serves tensors by position: return its "
+              "values as a tuple in a fixed order (out['logits'], out['label']), which become OUTPUT__0, OUTPUT__1, "
+              "... in that order"),
+    ("Captioned", "BAD_ARTIFACT: forward() returns a str at position 1 (OUTPUT__1); Triton serves tensors: return a "
+                  "tensor or a tuple of tensors from forward()"),
+    ("Caption", "BAD_ARTIFACT: forward() returns a str; Triton serves tensors: return a tensor or a tuple of "
+                "tensors from forward()"),
+])
+def test_outputs_triton_cannot_serve_say_what_to_return(tmp_path: Path, model: str, message: str) -> None:
+    folder = _saved_by(tmp_path / "models", "heads", OUTPUTS, f"torch.save(heads.{model}(), 'model.pt')")
+    proc = modeldeploy("package", str(folder / "model.pt"), "--example-input", "2x4", "-o", str(tmp_path / "o"))
+    assert proc.returncode == 16
+    assert proc.stderr.strip() == message
+    assert not (tmp_path / "o").exists()
+
+
 TAGGER = """\
 import torch
 

@@ -192,6 +192,38 @@ def test_serve_stops_cleanly_on_signal(tmp_path: Path, quickstart: Path, sig: in
             os.kill(proc.pid, signal.SIGKILL)
 
 
+def test_tritonserver_dies_with_a_killed_serve(tmp_path: Path, quickstart: Path) -> None:
+    # SIGKILL runs no handler: only the kernel (PR_SET_PDEATHSIG) can stop Triton, else it keeps ports and model.
+    proc = subprocess.Popen([sys.executable, "-m", "modeldeploy.cli", "serve", "-f", str(quickstart),
+                             "--workdir", str(tmp_path / "work")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    servers = []
+    try:
+        line = proc.stdout.readline()
+        assert "is ready" in line, line + proc.stderr.read() if proc.poll() is not None else line
+        servers = _triton_children(proc.pid)
+        assert servers, "no tritonserver child"
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in servers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_running(pid) for pid in servers), f"tritonserver {servers} outlived a SIGKILLed serve"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in servers:
+            if _running(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 def test_clear_error_where_triton_cannot_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              quickstart: Path) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")

@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_LOCAL_HELP = "the files are for `modeldeploy serve` on this machine: no warning about relative file: URIs"
+_LOCAL_HELP = ("the files are for `modeldeploy serve` on this machine: no warning about relative file: URIs; "
+               "validate warns when GPU instance groups will run as CPU ones here, for want of a GPU")
 
 
 def _image_reference(value: str) -> str:
@@ -268,12 +269,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         result = _load(filename)
         for message in result.messages(cluster=not args.local):
             print(message, file=sys.stderr if not result.ok or ": warning: " in message else sys.stdout)
+        if args.local:
+            for message in _local_warnings(result):
+                print(message, file=sys.stderr)
         if result.ok:
             names = ", ".join(md.name for md in result.model_deployments)
             print(f"{result.source}: valid ({names})")
         else:
             status = EXIT_INVALID
     return status
+
+
+def _local_warnings(result: LoadResult) -> list[str]:
+    """What `modeldeploy serve` will change to run the file on this machine (GPU instance groups without a GPU)."""
+    from modeldeploy_runtime.local_gpus import cpu_fallback_warning  # noqa: PLC0415 - NVML only for --local
+
+    return [f"{result.source}: {report.where}: warning: {warning}" for report in result.reports
+            if report.model_deployment is not None and (warning := cpu_fallback_warning(report.model_deployment))]
 
 
 if __name__ == "__main__":

@@ -208,15 +208,17 @@ def _serve(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
             print("Ctrl-C stops the server.", flush=True)
             while server.triton.process.poll() is None:
                 time.sleep(0.5)
+            triton = server.triton
             raise RuntimeFailure(ExitCode.TRITON_FAILED, f"tritonserver exited with code "
-                                                         f"{server.triton.process.returncode}:\n{server.triton.log_tail()}")
+                                                         f"{triton.process.returncode}: {triton.failure()}")
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 0
 
 
 def _infer(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
-    from .infer import as_json, example_inputs, infer  # noqa: PLC0415
+    from .infer import as_json, check_url, example_inputs, infer  # noqa: PLC0415
+    check_url(args.url)  # a flag, checked before any work
     md = _pick(load, args.filename, args.name)
     try:
         data = json.loads(args.data) if args.data else None

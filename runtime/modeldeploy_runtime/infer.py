@@ -14,14 +14,14 @@ import json
 import re
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
-from modeldeploy.api import ModelDeployment
+from modeldeploy.api import ModelDeployment, TensorSpec
 
 from .errors import ExitCode, RuntimeFailure
 
@@ -44,6 +44,7 @@ def example_inputs(md: ModelDeployment, batch: int = 1, data: dict[str, Any] | N
         dtype = triton_to_np_dtype(tensor.data_type)
         if data and tensor.name in data:
             out[tensor.name] = _data_tensor(tensor.name, tensor.data_type, data[tensor.name], dtype)
+            _check_data_shape(md, tensor, out[tensor.name], data[tensor.name])
         elif tensor.data_type == "STRING":
             out[tensor.name] = np.full(declared_shape(md, tensor.dims, batch), b"1", dtype=np.object_)
         else:
@@ -68,11 +69,52 @@ def _data_tensor(name: str, data_type: str, value: Any, dtype: Any) -> np.ndarra
     if isinstance(value, dict) or (data_type != "STRING" and isinstance(value, str)):
         raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: {json.dumps(value)[:40]} is not a nested list of "
                                              f"{data_type} values")
+    if data_type != "STRING":
+        # numpy converts what it is given (1.5 to 1, true to 1, "yes" to True): the request would carry
+        # values the user never wrote.
+        for leaf in _leaves(value):
+            fix = _value_fix(data_type, leaf)
+            if fix:
+                raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: {json.dumps(leaf)[:40]} is not a valid "
+                                                     f"{data_type} value: {fix}")
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, TypeError, OverflowError) as err:
         raise RuntimeFailure(ExitCode.USAGE, f"--data {name}: not a nested list of {data_type} values of one "
                                              f"shape ({err})") from None
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _value_fix(data_type: str, value: Any) -> str | None:
+    """What to give instead of a JSON value that is not of data_type; None when it is."""
+    if data_type == "BOOL":
+        return None if isinstance(value, bool) else "give true or false"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if data_type.startswith(("INT", "UINT")):
+        bounds = np.iinfo(triton_to_np_dtype(data_type))
+        whole = number and isinstance(value, int) and bounds.min <= value <= bounds.max
+        return None if whole else f"give whole numbers from {bounds.min} to {bounds.max}"
+    return None if number else "give numbers"
+
+
+def _check_data_shape(md: ModelDeployment, tensor: TensorSpec, array: np.ndarray, value: Any) -> None:
+    """--data has the declared rank and fixed dims, batch first when the model batches: else Triton refuses it."""
+    batched = md.spec.model.config.max_batch_size > 0
+    expected = ([-1] if batched else []) + list(tensor.dims)
+    if array.ndim == len(expected) and all(e in (-1, a) for a, e in zip(array.shape, expected)):
+        return
+    takes = "[" + ", ".join(["batch"] * batched + ["any" if d == -1 else str(d) for d in tensor.dims]) + "]"
+    how = ": one nested list per sample, batch first" if batched else ""
+    raise RuntimeFailure(ExitCode.USAGE, f"--data {tensor.name}: {json.dumps(value)[:40]} has shape "
+                                         f"{list(array.shape)}, and {tensor.name} ({tensor.data_type}) takes "
+                                         f"{takes}{how}")
 
 
 _BACKEND_WRAPPING = re.compile(r"^Failed to process the request\(s\) for model '[^']*', message: (?:\w+(?:Error|Exception): )?")
@@ -84,15 +126,23 @@ def model_reason(message: str) -> str:
     return _BACKEND_WRAPPING.sub("", first) or message
 
 
+def check_url(url: str) -> None:
+    """--url is HOST:PORT with a port from 1 to 65535: else tritonclient fails making its client, with a trace."""
+    host, _, port = url.rpartition(":")
+    if not host or not port.isdigit() or "/" in url:
+        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)")
+    if not 1 <= int(port) <= 65535:
+        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: port {port} is out of range: give a TCP port from 1 to "
+                                             "65535")
+
+
 def infer(md: ModelDeployment, url: str, inputs: dict[str, np.ndarray], protocol: str = "http",
           timeout_seconds: float = 30.0, headers: dict[str, str] | None = None) -> dict[str, np.ndarray]:
     """The declared outputs of one inference; a RuntimeFailure with one line when it cannot be had."""
     lib = triton_grpc if protocol == "grpc" else triton_http
     config = md.spec.model.config
     outputs = [t.name for t in config.outputs] if config else []
-    host, _, port = url.rpartition(":")
-    if not host or not port.isdigit() or "/" in url:
-        raise RuntimeFailure(ExitCode.USAGE, f"--url {url}: write HOST:PORT, e.g. 127.0.0.1:8000 (no scheme, no path)")
+    check_url(url)
     key_sent = bool(headers)  # before the call: tritonclient adds its own entries to this dict
     client = lib.InferenceServerClient(url) if protocol == "grpc" else \
         lib.InferenceServerClient(url, connection_timeout=timeout_seconds, network_timeout=timeout_seconds)
@@ -144,6 +194,10 @@ def transport_problem(err: Exception, url: str, protocol: str, timeout_seconds: 
     if isinstance(err, http.client.HTTPException):
         return (f"{url} does not answer HTTP: is it Triton's gRPC port? Pass --protocol grpc, or the HTTP port "
                 "(8000 in a pod)")
+    if protocol == "http" and "while decoding the response" in text:
+        # Triton answers JSON (errors included); an HTML page or other text comes from some other server.
+        return (f"the server at {url} answered, but is not a Triton (KServe v2) server: check --url (modeldeploy "
+                "serve prints Triton's address; 8000 in a pod)")
     if isinstance(err, (TimeoutError, socket.timeout)) or "Deadline Exceeded" in text or "timed out" in text:
         return f"{url} did not answer within {timeout_seconds:g}s"
     if protocol == "grpc" and "UNAVAILABLE" in text:

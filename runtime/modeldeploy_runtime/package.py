@@ -75,7 +75,7 @@ def package_module(module: torch.nn.Module, examples: list[torch.Tensor], out_di
                    quantize: str | None = None, specs: list[str] | None = None) -> PackageReport:
     module = module.eval()
     specs = specs or [f"{'x'.join(map(str, e.shape))}:{str(e.dtype).removeprefix('torch.')}" for e in examples]
-    run_examples(module, examples, specs)  # a wrong example fails here, in one line
+    _check_returns_tensors(run_examples(module, examples, specs))  # a wrong example fails here, in one line
     report = PackageReport(out_dir=out_dir)
     if quantize is not None:
         if quantize != "int8":
@@ -97,6 +97,26 @@ def package_module(module: torch.nn.Module, examples: list[torch.Tensor], out_di
                                              f"({getattr(err, 'strerror', None) or last_error_line(err)}); choose a "
                                              "folder you can write") from None
     return report
+
+
+def _check_returns_tensors(result: object) -> None:
+    """Before tracing: Triton serves a tensor or a tuple of tensors, named OUTPUT__i by position.
+
+    torch.jit.trace refuses anything else with a RuntimeError that names none of this."""
+    if isinstance(result, dict):
+        keys = list(result)
+        example = ", ".join(f"out[{k!r}]" for k in keys[:3]) + (", ..." if len(keys) > 3 else "")
+        raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"forward() returns a dict ({', '.join(map(str, keys))}); Triton "
+                                                    "serves tensors by position: return its values as a tuple in a "
+                                                    f"fixed order ({example}), which become OUTPUT__0, OUTPUT__1, "
+                                                    "... in that order")
+    outputs = result if isinstance(result, (tuple, list)) else (result,)
+    for i, value in enumerate(outputs):
+        if not isinstance(value, torch.Tensor):
+            where = f" at position {i} (OUTPUT__{i})" if isinstance(result, (tuple, list)) else ""
+            raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"forward() returns a {type(value).__name__}{where}; Triton "
+                                                        "serves tensors: return a tensor or a tuple of tensors from "
+                                                        "forward()")
 
 
 def check_output(out_dir: Path, inputs: list[Path], force: bool = False) -> None:

@@ -2,7 +2,8 @@
 
 The same steps a pod takes (fetch, build the repository with the generated
 config.pbtxt, start tritonserver with the cluster's flags, gate on per-model
-readiness), bound to 127.0.0.1 and without a cluster.
+readiness), bound to 127.0.0.1 and without a cluster. Instance groups of
+kind GPU run as KIND_CPU on a machine without a GPU (local_gpus).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from modeldeploy.builders.triton_config import FORMAT_BACKENDS
 
 from .errors import ExitCode, RuntimeFailure
 from .fetch import fetch, storage_settings
+from .local_gpus import as_cpu_groups, cpu_fallback_warning
 from .repository import build_repository
 from .smoke import smoke
 from .triton_process import TritonProcess, free_port, port_is_free, start_triton, triton_home
@@ -130,6 +133,10 @@ def _claimed(workdir: Path) -> Iterator[None]:
 def serving(md: ModelDeployment, base_dir: Path, options: ServeOptions = ServeOptions()) -> Iterator[LocalServer]:
     _check_backend_available(md)
     _check_ports(options)
+    warning = cpu_fallback_warning(md)
+    if warning:
+        print(f"serve: warning: {warning}", file=sys.stderr)
+        md = as_cpu_groups(md)
     workdir = options.workdir or default_workdir(md, base_dir)
     with _claimed(workdir), _serving_in(md, base_dir, options, workdir) as server:
         yield server

@@ -8,6 +8,9 @@ config that serves here serves in the cluster:
   NAME__INDEX convention (INPUT__0, INPUT__1, ...) and bind by position;
 - outputs follow NAME__INDEX, the position in what forward() returns.
 A config that does neither fails to load, with the reason in Triton's log.
+An output whose declared data type the model's cannot be cast to within its
+kind (FP32 declared INT64) fails the request instead of sending truncated
+numbers; FP64 served as FP32 is a conversion, and allowed.
 Requests that dynamic batching hands over together run as one forward pass,
 which is where batching pays off.
 """
@@ -21,6 +24,9 @@ import torch
 import triton_python_backend_utils as pb_utils
 
 _CONVENTION = re.compile(r"^.+__(\d+)$")
+# Triton's data type of each numpy dtype a TorchScript output can have, for messages.
+_TRITON_NAMES = {"bool": "BOOL", "uint8": "UINT8", "int8": "INT8", "int16": "INT16", "int32": "INT32",
+                 "int64": "INT64", "float16": "FP16", "float32": "FP32", "float64": "FP64"}
 
 
 def bind_inputs(declared, arguments):
@@ -53,6 +59,21 @@ def output_positions(declared):
     return positions
 
 
+def as_declared(name, array, declared):
+    """array as the config's data_type (TYPE_INT64); raises ValueError when that would change its values.
+
+    Within a kind (float64 as FP32, int32 as INT64) the cast keeps the values; across kinds (float32 as
+    INT64) it truncates them, and a wrong dataType would answer plausible-looking zeros instead of failing.
+    """
+    dtype = pb_utils.triton_string_to_numpy(declared)
+    if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+        model_type = _TRITON_NAMES.get(array.dtype.name, str(array.dtype))
+        raise ValueError(f"output {name} is declared {declared.removeprefix('TYPE_')} but the model returns "
+                         f"{model_type}, which cannot be converted without changing its values: set the dataType "
+                         f"of {name} in spec.model.config.outputs to {model_type}, the model's type")
+    return array.astype(dtype, copy=False)
+
+
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
@@ -62,7 +83,7 @@ class TritonPythonModel:
         arguments = [a.name for a in self.model.forward.schema.arguments[1:]]
         self.inputs = bind_inputs([tensor["name"] for tensor in config["input"]], arguments)
         self.outputs = [
-            (tensor["name"], position, pb_utils.triton_string_to_numpy(tensor["data_type"]))
+            (tensor["name"], position, tensor["data_type"])
             for tensor, position in zip(config["output"], output_positions([t["name"] for t in config["output"]]))
         ]
 
@@ -86,8 +107,8 @@ class TritonPythonModel:
         if missing:
             raise RuntimeError(f"forward() returned {len(results)} tensor(s); no output at the "
                                f"position of {', '.join(missing)}")
-        outputs = [(name, results[position].numpy().astype(dtype, copy=False))
-                   for name, position, dtype in self.outputs]
+        outputs = [(name, as_declared(name, results[position].numpy(), declared))
+                   for name, position, declared in self.outputs]
         responses, start = [], 0
         for first_input in arrays[0]:
             end = start + first_input.shape[0]
@@ -95,3 +116,4 @@ class TritonPythonModel:
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             start = end
         return responses
+

@@ -7,7 +7,10 @@ stub added; site-packages is never written to.
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import tritonclient.http as triton_http
 
@@ -110,15 +114,20 @@ class TritonProcess:
     def grpc_url(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def log_tail(self, lines: int = 15) -> str:
-        """Triton's error lines (a model's load error among them), else the last lines."""
+    def failure(self) -> str:
+        """One line for a server that failed: a model's own load error, else Triton's first error, and the log."""
         try:
             log = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
-            return ""
-        errors = [line for line in log if (line.startswith("E") and "CudaDriverHelper" not in line)
-                  or "failed to load" in line or line.startswith("error:")]
-        return "\n".join((errors or log)[-lines:])
+            log = []
+        messages = [_log_message(line) for line in log if line.startswith("E") or line.startswith("error:")]
+        messages = [m for m in messages if m and "CudaDriverHelper" not in m]
+        loaded = next((m for m in map(_LOAD_FAILED.search, messages) if m), None)
+        if loaded:
+            reason = f"model {loaded['model']} version {loaded['version']} failed to load: {_reason(loaded['reason'])}"
+        else:
+            reason = _reason(messages[0]) if messages else "no error in its log"
+        return f"{reason} (Triton's log: {self.log_path})"
 
     def wait_model_ready(self, model: str, version: str, timeout_seconds: float) -> float:
         """Seconds until this model version reports ready; fails if Triton exits first."""
@@ -128,8 +137,7 @@ class TritonProcess:
             while time.monotonic() - start < timeout_seconds:
                 if self.process.poll() is not None:
                     raise RuntimeFailure(ExitCode.TRITON_FAILED,
-                                         f"tritonserver exited with code {self.process.returncode}; its log ends:\n"
-                                         f"{self.log_tail()}")
+                                         f"tritonserver exited with code {self.process.returncode}: {self.failure()}")
                 try:
                     ready = client.is_model_ready(model, version)
                 except Exception:  # noqa: BLE001 - not listening yet
@@ -141,7 +149,7 @@ class TritonProcess:
         finally:
             client.close()
         raise RuntimeFailure(ExitCode.TRITON_FAILED, f"model {model} version {version} not ready after "
-                                                     f"{timeout_seconds:.0f}s; log ends:\n{self.log_tail()}")
+                                                     f"{timeout_seconds:.0f}s: {self.failure()}")
 
     def _answered_by_us(self) -> bool:
         if self.process.poll() is not None:
@@ -163,6 +171,62 @@ class TritonProcess:
                 _signal_group(self.process, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
+
+
+# Triton's own words for a model that did not load; the reason runs to the end of the message.
+_LOAD_FAILED = re.compile(r"failed to load '(?P<model>[^']*)' version (?P<version>\S+): (?P<reason>.*)", re.DOTALL)
+# What the reason carries besides the model's words: Triton's status code, the python exception's class.
+_WRAPPING = re.compile(r"^(?:(?:Internal|Invalid argument|Unavailable|Not found): )?(?:\w+(?:Error|Exception): )?")
+
+
+def _log_message(line: str) -> str:
+    """The message of one glog line (`E1126 05:01:45.134519 16736 file.cc:642] "..."`), its escapes undone."""
+    message = line.split("] ", 1)[1] if line.startswith("E") and "] " in line else line
+    if len(message) > 1 and message.startswith('"') and message.endswith('"'):
+        try:
+            return json.loads(message)
+        except ValueError:
+            return message[1:-1]
+    return message
+
+
+def _reason(message: str) -> str:
+    """One line of a reason: no python `At:` trace, no status prefix, newlines as spaces."""
+    reason = message.split("\n\nAt:", 1)[0]
+    return " ".join(_WRAPPING.sub("", reason.strip()).split())
+
+
+def _before_exec(cpus: set[int] | None) -> Callable[[], None]:
+    """What the child does between fork and exec: die with its parent, run on cpus."""
+    prctl = _prctl()
+    parent = os.getpid()
+
+    def prepare() -> None:
+        # Triton is in its own session (so Ctrl-C reaches it only through stop()), which also means
+        # nothing stops it when `modeldeploy serve` is SIGKILLed or crashes: it would keep the ports and
+        # the model. The kernel sends SIGTERM (Triton's clean exit, which removes the python backend's
+        # shared memory) when the thread that started it dies; serve starts it from its main thread.
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+        if cpus:
+            # Set before exec, so every thread and backend stub Triton starts inherits it.
+            os.sched_setaffinity(0, cpus)
+    return prepare
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up before the fork (a forked child should not load libraries); None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -195,8 +259,7 @@ def start_triton(args: list[str], workdir: Path, log_path: Path, ports: tuple[in
         process = subprocess.Popen(
             [str(home / "bin" / "tritonserver"), f"--backend-directory={backends}", *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-            # Set before exec, so every thread and backend stub Triton starts inherits it.
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            preexec_fn=_before_exec(cpus),
         )
     finally:
         log.close()
