@@ -426,3 +426,43 @@ def test_an_interval_is_judged_on_absolute_and_relative_thresholds(canary, stabl
     settings = Analysis(maxP99Latency="250ms")
     verdict = judge(canary, stable, settings, ended=T0)
     assert verdict.outcome == outcome and words in verdict.reason, verdict.reason
+
+
+@pytest.mark.parametrize("surge, ready, pending", [(0, 3, 0), (0, 2, 1), (1, 3, 0)])
+def test_an_aborted_recreate_brings_the_stable_back(surge, ready, pending):
+    # Recreate has no room beside the serving pods: the aborted revision must go for the stable to return.
+    rollout = Rollout(strategy="Recreate", maxSurge=surge, maxUnavailable=0)
+    state = RolloutStatus(stable="v1", canary="v2", step=0, phase="Progressing",
+                          step_started_at="2023-11-14T22:13:20Z", started_at="2023-11-14T22:13:20Z")
+    revs = [rev("v1", 0), rev("v2", 3, ready=ready, pending=pending, number=2)]
+    plan = run(revs, rollout=rollout, state=state, now=T0 + 30, request="abort@1")
+    for tick in range(10):  # the Deployment controller does what was asked; v1's pods start ready
+        v1, v2 = plan.replicas.get("v1", 0), plan.replicas.get("v2", 0)
+        revs = [rev("v1", v1, ready=v1), rev("v2", v2, ready=min(v2, ready), number=2)]
+        plan = run(revs, rollout=rollout, state=plan.state, now=T0 + 40 + 5 * tick, request="abort@1")
+    assert plan.state.phase == "Aborted" and plan.replicas == {"v1": 3, "v2": 0}
+    assert plan.weights.get("v2", 0) == 0
+
+
+def test_after_a_healthy_canary_abort_status_shows_traffic_where_the_pods_serve():
+    state = RolloutStatus(stable="v1", canary="v2", step=0, phase="Progressing", step_started_at="2023-11-14T22:13:20Z")
+    plan = run([rev("v1", 2, ready=2), rev("v2", 1, ready=1, number=2)], state=state, now=T0 + 20,
+               request="abort@1")
+    assert plan.state.phase == "Aborted" and plan.replicas == {"v1": 3, "v2": 1}, "v2 serves until v1 is back"
+    assert plan.weights == {"v1": 67, "v2": 33}
+
+
+def test_time_paused_does_not_count_against_the_progress_deadline():
+    steps = [{"weight": 34, "pause": "1m"}]
+    paused = Rollout(steps=steps, progressDeadline="10m", paused=True)
+    plan = run([rev("v1", 3, ready=3)], rollout=paused)
+    starting = [rev("v1", 3, ready=3), rev("v2", 1, pending=1, number=2)]  # its pod is still pulling
+    plan = run(starting, rollout=paused, state=plan.state, now=T0 + 900)
+    assert plan.state.phase == "Paused"
+    resumed = Rollout(steps=steps, progressDeadline="10m")
+    plan = run(starting, rollout=resumed, state=plan.state, now=T0 + 901)
+    assert plan.state.phase == "Progressing" and plan.state.paused_at is None
+    plan = run(starting, rollout=resumed, state=plan.state, now=T0 + 900 + 9 * 60)
+    assert plan.state.phase == "Progressing", "1 s before the pause and 9 min after: within 10m"
+    plan = run(starting, rollout=resumed, state=plan.state, now=T0 + 900 + 10 * 60 + 5)
+    assert plan.state.phase == "Aborted" and "progressDeadline 10m" in plan.aborted

@@ -59,6 +59,8 @@ class RolloutStatus(ApiModel):
     canary: str | None = Field(default=None, description="The revision rolling out (the preview for BlueGreen).")
     step: int | None = Field(default=None, ge=0, description="Index of the step the rollout is at.")
     step_started_at: str | None = None
+    paused_at: str | None = Field(default=None, description="When spec.rollout.paused held the rollout: the "
+                                                            "progressDeadline does not run while paused.")
     step_reached_at: str | None = Field(default=None, description="When the step's pods were all serving.")
     started_at: str | None = None
     failed_intervals: int = Field(default=0, ge=0)

@@ -100,7 +100,9 @@ class _Stepper:
         want = {stable: self.inp.total, target.name: 0}
         # A failing revision's pods leave at once, below the floor if need be: they serve errors. A healthy one
         # (aborted by request, or late) keeps serving until the stable revision has grown back.
-        failing = self.state.aborted_failing is not False
+        # Recreate has no room beside the serving pods: the aborted revision goes first, as the old one did (the
+        # outage Recreate accepts), or the stable could never come back.
+        failing = self.state.aborted_failing is not False or self.spec.strategy == "Recreate"
         replicas = allocate(self.revs.values(), want, self.budget, serving=self._serving(stable),
                             exempt={target.name} if failing else frozenset(), grow_order=[stable])
         self.state = replace(self.state, phase="Aborted", canary=None, message=(
@@ -109,8 +111,13 @@ class _Stepper:
         roles = {name: "Old" for name in self.revs}
         roles[stable] = "Stable"
         roles[target.name] = "Aborted"
-        return self._plan(replicas, roles, {stable: 100}, serving_revision=self._main_service(stable),
-                          aborted=reason)
+        # What takes traffic until the aborted pods are gone: the stable alone behind a BlueGreen switch or an
+        # HTTPRoute; every ready pod behind a canary's Service.
+        routed = self.inp.routed and self.spec.traffic_routing is not None and \
+            self.spec.traffic_routing.gateway_api is not None
+        weights = {stable: 100} if self.spec.strategy == "BlueGreen" or routed else \
+            ready_share(self.revs.values(), None) or {stable: 100}
+        return self._plan(replicas, roles, weights, serving_revision=self._main_service(stable), aborted=reason)
 
     def _abort(self, stable: str, reason: str, failing: bool = False) -> Plan:
         target = self.inp.target
@@ -131,7 +138,9 @@ class _Stepper:
                                          started_at=iso(now), step_started_at=iso(now), step_reached_at=None,
                                          failed_intervals=0, inconclusive_intervals=0, passed_intervals=0,
                                          last_interval=None, outage_started_at=None, outage_seconds=None,
-                                         previous=None, switched_at=None, message="")
+                                         previous=None, switched_at=None, message="",
+                                         paused_at=iso(now, millis=True) if self.spec.paused else None)
+        self._hold_deadline_while_paused()
         canary = self.revs.get(target.name)
         failure = canary.failure() if canary else None
         if failure:
@@ -310,6 +319,17 @@ class _Stepper:
         self.wakeups.append(self.inp.now + duration_seconds(self.spec.analysis.interval))
         return False
 
+    def _hold_deadline_while_paused(self) -> None:
+        """The deadline counts the time a step may take to serve while the rollout runs: a pause stops its clock,
+        and resume moves the step's start by the time paused (as Argo Rollouts resets it on resume)."""
+        now, state = self.inp.now, self.state
+        if self.spec.paused and not state.paused_at:
+            self.state = replace(state, paused_at=iso(now, millis=True))
+        elif not self.spec.paused and state.paused_at:
+            started = epoch(state.step_started_at)
+            moved = None if started is None else iso(started + max(0.0, now - epoch(state.paused_at)))
+            self.state = replace(state, paused_at=None, step_started_at=moved or state.step_started_at)
+
     def _deadline_passed(self) -> bool:
         """The step has run past progressDeadline (never while paused: a paused rollout waits)."""
         if self.spec.paused:
@@ -363,7 +383,10 @@ class _Stepper:
         if self.spec.paused:
             return f"{label}: paused (spec.rollout.paused)"
         if not reached:
-            return f"{label}: waiting for the canary's pods to serve"
+            canary = self.revs.get(self.inp.target.name)
+            short = sum(p.unschedulable for p in canary.pods) if canary else 0
+            return f"{label}: waiting for the canary's pods to serve" + (
+                f"; {short} unschedulable (not enough GPUs)" if short else "")
         pause = self.spec.steps[index].pause if index < len(self.spec.steps) else "0s"
         if pause is None:
             return f"{label}: waiting for `modeldeploy rollout promote`"
