@@ -160,6 +160,25 @@ def test_a_service_taken_over_by_hand_is_taken_back(apiserver, operator_process)
     print(f"hijacked Service repaired in {time.monotonic() - started:.2f}s")
 
 
+@pytest.mark.parametrize("path, edit, restored", [
+    (f"{DEPLOYMENTS}/quickstart-v1", {"spec": {"replicas": 40}},
+     lambda obj: obj["spec"]["replicas"] == 1),
+    (f"{SERVICES}/quickstart", {"spec": {"selector": {"app": "elsewhere"}}},
+     lambda obj: "app" not in obj["spec"]["selector"]),
+])
+def test_a_child_whose_modeldeployment_label_is_removed_is_still_repaired(apiserver, operator_process, path, edit,
+                                                                          restored):
+    # Without the label the child names no owner; the operator still knows whose it is (the periodic relist
+    # would find it too, but only after --relist-seconds, 10 minutes by default).
+    create(apiserver, quickstart())
+    converged(apiserver)
+    label = "serving.modeldeploy.io/modeldeployment"
+    code, body = apiserver.request("PATCH", path, {"metadata": {"labels": {label: None}}, **edit}, MERGE)
+    assert code == 200 and label not in body["metadata"]["labels"], body
+    wait_for(lambda: (obj := apiserver.get(path))["metadata"]["labels"].get(label) == "quickstart" and restored(obj),
+             timeout=10, what="the child relabelled and repaired")
+
+
 def test_a_child_deleted_while_the_api_was_unreachable_comes_back(apiserver):
     # A long resync: only the watch's own reconnect can tell the operator to look again.
     op = OperatorProcess(apiserver, resync_seconds=300).start()

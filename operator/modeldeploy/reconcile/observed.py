@@ -166,7 +166,7 @@ class ObservedCache:
         `whole=False` keeps only the readable part: for the response to the
         operator's own apply, whose content the reconciler records as verified.
         """
-        owner = owner_key(body)
+        owner = owner_key(body) or self._held_by(body)
         if owner is None:
             return None, False
         name = body["metadata"]["name"]
@@ -185,8 +185,19 @@ class ObservedCache:
                 table[slot] = entry
         return owner, True
 
+    def _held_by(self, body: dict) -> Key | None:
+        """The ModelDeployment a child is cached under, for a child that lost its label by hand: its change is
+        still news to that owner (which puts the label back), not an object of nobody's."""
+        if body.get("kind") == "Pod":
+            return None
+        meta = body.get("metadata", {})
+        namespace, slot = meta.get("namespace") or "", (body.get("kind"), meta.get("name"))
+        with self._lock:
+            return next((key for key, table in self._children.items() if key[0] == namespace and slot in table),
+                        None)
+
     def drop(self, body: dict) -> Key | None:
-        owner = owner_key(body)
+        owner = owner_key(body) or self._held_by(body)
         if owner is None:
             return None
         name = body["metadata"]["name"]
