@@ -220,6 +220,20 @@ def test_rendered_objects_over_the_size_limit_name_the_heaviest_fields() -> None
         in str(problem)
 
 
+def test_a_spec_whose_recorded_revision_passes_the_annotation_limit_is_refused() -> None:
+    # 64 parameters of 4,096 characters are each within their bounds; the revision-spec annotation that
+    # records them on the Deployment passes Kubernetes' 256 KiB for all annotations of one object.
+    from modeldeploy.api import parse_model_deployment
+    from modeldeploy.builders import build_all
+    from modeldeploy.builders.object_size import size_problems
+
+    md = parse_model_deployment(with_(("spec.model.config", {"parameters": {f"p{i}": "x" * 4096 for i in range(64)}})))
+    problems = [str(p) for p in size_problems(md, build_all(md))]
+    assert problems and problems[0].startswith("the annotations of Deployment demo-v1 would be 2")
+    assert "Kubernetes allows 256 KiB (a revision records its spec in an annotation). The largest fields: " \
+           "spec.model.config.parameters" in problems[0]
+
+
 # -- issue 14 item 6: progress on long steps -------------------------------------------------------------------
 
 def test_fetch_from_a_closed_port_says_what_it_is_waiting_for(monkeypatch: pytest.MonkeyPatch,

@@ -14,6 +14,8 @@ from typing import Any
 from ..api import ModelDeployment, Problem
 
 MAX_OBJECT_BYTES = 1 << 20  # the ConfigMap data limit; kept for every object, under etcd's 1.5 MiB
+# apimachinery's TotalAnnotationSizeLimitB: keys and values of one object's annotations (a pod template's too).
+MAX_ANNOTATION_BYTES = 256 << 10
 
 
 def json_size(obj: Any) -> int:
@@ -30,7 +32,23 @@ def size_problems(md: ModelDeployment, objects: list[dict]) -> list[Problem]:
             problems.append(Problem("", f"{what} would be {_mib(size)}; Kubernetes stores at most "
                                         f"{_mib(MAX_OBJECT_BYTES)} per object. The largest fields: "
                                         + ", ".join(f"{path} ({_kib(n)})" for path, n in heaviest(md.to_wire()))))
+        for where, meta in _metadata(obj):
+            size = sum(len(k.encode()) + len(str(v).encode()) for k, v in (meta.get("annotations") or {}).items())
+            if size > MAX_ANNOTATION_BYTES:
+                problems.append(Problem("", f"the annotations of {obj['kind']} {obj['metadata']['name']}{where} "
+                                            f"would be {_kib(size)}; Kubernetes allows {_kib(MAX_ANNOTATION_BYTES)} "
+                                            "(a revision records its spec in an annotation). The largest fields: "
+                                            + ", ".join(f"{path} ({_kib(n)})" for path, n in heaviest(md.to_wire()))))
     return problems
+
+
+def _metadata(obj: dict) -> list[tuple[str, dict]]:
+    """The object's metadata, and its pod template's."""
+    found = [("", obj.get("metadata") or {})]
+    template = (obj.get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        found.append((" (pod template)", template.get("metadata") or {}))
+    return found
 
 
 def heaviest(wire: dict, count: int = 3, depth: int = 4) -> list[tuple[str, int]]:
