@@ -228,3 +228,15 @@ def test_retry_after_is_honoured(apiserver, operator_process, code):
     waited = attempts[1] - attempts[0]
     print(f"retried {waited:.2f}s after a {code} with Retry-After: 4")
     assert waited >= 3.9, f"retried after {waited:.2f}s though the server asked for 4s"
+
+
+def test_an_event_a_busy_api_server_refused_is_posted_at_the_next_pass(apiserver, operator_process):
+    events = "/api/v1/namespaces/ml/events"
+    apiserver.fail("POST", r"/events$", 429, "slow down", retry_after=1)
+    create(apiserver, quickstart())
+    told = wait_for(lambda: [e for e in apiserver.items(events) if e["involvedObject"]["name"] == "quickstart"],
+                    timeout=15, what="the refused Event posted again")
+    assert [e["reason"] for e in told] == ["RollingOut"], "posted once, not once per pass"
+    time.sleep(3)
+    assert len([e for e in apiserver.items(events) if e["reason"] == "RollingOut"]) == 1
+
