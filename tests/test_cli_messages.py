@@ -522,3 +522,29 @@ def test_every_flag_says_what_it_is_for(command: str) -> None:
 def test_the_operator_docs_list_every_flag() -> None:
     table = (REPO / "docs" / "operator.md").read_text()
     assert [a.option_strings[-1] for a in _flags("operator") if f"`{a.option_strings[-1]}" not in table] == []
+
+
+def test_a_file_that_is_no_archive_fails_in_one_line(tmp_path: Path) -> None:
+    # The operator reads a fetch container's last line as the cause: a multi-line reason would lose it.
+    bad = tmp_path / "model.tar.gz"
+    bad.write_bytes(b"this is not gzip")
+    proc = modeldeploy("fetch", bad.as_uri(), str(tmp_path / "out"))
+    assert proc.returncode == 16, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "BAD_ARTIFACT: model.tar.gz is not a readable tar archive: neither a gzip, bzip2 or xz compressed tar nor "
+        "a plain one"]
+
+
+def test_a_failure_is_one_line_whatever_its_reason_holds() -> None:
+    from modeldeploy_runtime.errors import ExitCode, RuntimeFailure
+    assert RuntimeFailure(ExitCode.NETWORK, "cannot reach it:\n  first\n\n  second").line() == \
+        "NETWORK: cannot reach it:; first; second"
+
+
+@pytest.mark.parametrize("uri", ["s3://AKIAX:topsecretvalue@models/one/model.onnx",
+                                 "gs://someone:topsecretvalue@models/one/model.onnx"])
+def test_fetch_refuses_credentials_in_an_object_store_uri_without_echoing_them(tmp_path: Path, uri: str) -> None:
+    proc = modeldeploy("fetch", uri, str(tmp_path / "out"))
+    assert proc.returncode == 2 and "topsecretvalue" not in proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "URIs carry no credentials (there is user info before '@')" in proc.stderr

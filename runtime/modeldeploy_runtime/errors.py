@@ -33,5 +33,6 @@ class RuntimeFailure(Exception):
         self.reason = reason
 
     def line(self) -> str:
-        """The one line printed on exit: a stable name, then the reason."""
-        return f"{self.code.name}: {self.reason}"
+        """The one line printed on exit: a stable name, then the reason. One line whatever the reason holds (a
+        library's multi-line message): the operator reads a pod's last line as the cause."""
+        return f"{self.code.name}: {'; '.join(part.strip() for part in self.reason.splitlines() if part.strip())}"

@@ -56,6 +56,13 @@ def fetch(src: str, dest: Path, *, sha256: str | None = None, tree_sha256: str |
           settings: StorageSettings = StorageSettings()) -> FetchResult:
     dest = Path(dest)
     base_dir = base_dir or Path.cwd()
+    parts = urlsplit(src)
+    if parts.scheme in ("s3", "gs") and "@" in parts.netloc:
+        # Never echoed: what stands before '@' is a key. Object stores take no credentials in the URI.
+        raise RuntimeFailure(ExitCode.USAGE, f"{parts.scheme}:// URIs carry no credentials (there is user info "
+                                             f"before '@'); give them in the environment (AWS_ACCESS_KEY_ID and "
+                                             f"AWS_SECRET_ACCESS_KEY, or GOOGLE_APPLICATION_CREDENTIALS) or, in a "
+                                             f"ModelDeployment, in storage.credentialsSecret")
     identity = {"source": src, "endpoint": settings.endpoint}
     recorded = _recorded(dest, identity)
     fingerprint = None

@@ -52,6 +52,14 @@ def _check_expansion(archive: Path, expanded: int, max_bytes: int, max_expansion
                                                       "an archive bomb, or pack the model without padding")
 
 
+def _first_words(err: BaseException) -> str:
+    """tarfile's open tries every compression and lists each failure on its own line: said in one."""
+    text = str(err)
+    if isinstance(err, tarfile.ReadError) and "- method " in text:
+        return "neither a gzip, bzip2 or xz compressed tar nor a plain one"
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _unpack_tar(archive: Path, target: Path, max_bytes: int, max_expansion: int) -> None:
     try:
         with tarfile.open(archive) as tar:
@@ -65,7 +73,8 @@ def _unpack_tar(archive: Path, target: Path, max_bytes: int, max_expansion: int)
     except tarfile.FilterError as err:
         raise RuntimeFailure(ExitCode.UNSAFE_ARCHIVE, f"{archive.name}: {err}") from None
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"{archive.name} is not a readable tar archive: {err}") from None
+        raise RuntimeFailure(ExitCode.BAD_ARTIFACT, f"{archive.name} is not a readable tar archive: "
+                                                    f"{_first_words(err)}") from None
 
 
 def _unpack_zip(archive: Path, target: Path, max_bytes: int, max_expansion: int) -> None:
