@@ -22,6 +22,7 @@ class Clock:
 def test_the_first_listing_draining_after_sync_is_not_a_relist():
     clock = Clock()
     schedule = RelistSchedule(period_seconds=600, clock=clock)
+    schedule.first_listing("Service")  # kopf's index hook saw Services in the first listing
     schedule.listed("Service")  # before sync: ignored
     schedule.synced()
     for _ in range(50):
@@ -29,6 +30,18 @@ def test_the_first_listing_draining_after_sync_is_not_a_relist():
         schedule.listed("Service")
     clock.now += 10
     assert schedule.due(KINDS) == ()
+
+
+def test_a_kind_first_listed_empty_is_relisted_after_a_burst_however_soon_after_sync():
+    # The operator started on an empty cluster; a watch restarted (410 Gone) a second later: the objects
+    # listed then are a relist, and a deletion in the gap only a list of our own can see.
+    clock = Clock()
+    schedule = RelistSchedule(period_seconds=600, clock=clock)
+    schedule.synced()
+    clock.now += 1
+    schedule.listed("Service")
+    clock.now += BURST_QUIET_SECONDS + 0.1
+    assert schedule.due(KINDS) == ("Service",)
 
 
 def test_a_listing_burst_later_means_the_watch_relisted_and_is_followed_once_it_is_over():

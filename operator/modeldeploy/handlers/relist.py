@@ -26,6 +26,11 @@ class RelistSchedule:
         self._due: dict[str, float] = {}
         self._synced_at: float | None = None
         self._next_full: float | None = None
+        self._initial: set[str] = set()  # kinds whose first listing had objects: their events drain after sync
+
+    def first_listing(self, kind: str) -> None:
+        """An object of a kind's first listing (kopf's index hook, before sync)."""
+        self._initial.add(kind)
 
     def synced(self) -> None:
         """The first listing of every kind is over: its events still draining are not a relist."""
@@ -37,8 +42,10 @@ class RelistSchedule:
         if self._synced_at is None:
             return
         now = self._clock()
-        last = self._last_listed.get(kind, self._synced_at)
-        if now - last > BURST_QUIET_SECONDS or kind in self._due:
+        # A kind whose first listing was empty has nothing draining: its first listed object after sync comes
+        # from a relist however soon it arrives.
+        last = self._last_listed.get(kind, self._synced_at if kind in self._initial else None)
+        if last is None or now - last > BURST_QUIET_SECONDS or kind in self._due:
             self._due[kind] = now + BURST_QUIET_SECONDS  # relist once the burst is over
         self._last_listed[kind] = now
 

@@ -189,6 +189,7 @@ class Controller:
         if not self.synced.is_set():
             obj = dict(body)
             self.cache.put_md(obj) if obj.get("kind") == MODELDEPLOYMENT.kind else self.cache.put(obj)
+            self.relists.first_listing(str(obj.get("kind")))
 
     def _heard(self, event: dict, kind: str) -> None:
         self.metrics.watch_alive()
