@@ -187,20 +187,12 @@ def _type_hint(kind: str, given: Any) -> str:
 
 def _pattern_at(loc: list[Any]) -> str | None:
     """The string pattern the field at a location must match, found by walking the models."""
-    current: Any = ModelDeployment
-    field = None
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            args = typing.get_args(current)
-            current = args[-1] if args else None
-            continue
-        field = next((f for f in current.model_fields.values() if f.alias == part), None)
-        if field is None:
-            return None
-        current = field.annotation
-    metadata = list(field.metadata) if field is not None else []
-    pending = [field.annotation] if field is not None else []
+    walked = _walk(loc)
+    field = walked[0] if walked else None
+    if field is None:
+        return None
+    metadata = list(field.metadata)
+    pending = [field.annotation]
     while pending:  # every member of a union, every layer of Annotated
         annotated = pending.pop()
         if typing.get_origin(annotated) is typing.Annotated:
@@ -228,7 +220,20 @@ def _unknown_field(loc: list[Any]) -> str:
 
 def _known_fields(loc: list[Any]) -> list[str]:
     """The camelCase fields allowed at a location, found by walking the models."""
+    walked = _walk(loc)
+    if walked is None:
+        return []
+    current = _unwrap(walked[1])
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _walk(loc: list[Any]) -> tuple[Any, Any] | None:
+    """The models from ModelDeployment down a location: the last field named on the way and the type at its
+    end; None when a name on the way is no field."""
     current: Any = ModelDeployment
+    field = None
     for part in loc:
         current = _unwrap(current)
         if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
@@ -237,12 +242,9 @@ def _known_fields(loc: list[Any]) -> list[str]:
             continue
         field = next((f for f in current.model_fields.values() if f.alias == part), None)
         if field is None:
-            return []
+            return None
         current = field.annotation
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items()]
-    return []
+    return field, current
 
 
 def _unwrap(tp: Any) -> Any:
