@@ -22,11 +22,10 @@ from ..builders import (BuildOptions, SecretRevisions, build_revision, build_sha
                         template_hash)
 from ..builders import naming as n
 from ..clients import ApiError, KubeClient
-from ..clients.errors import Retryable
 from ..rollout import IntervalVerdict, Target
 from .children import Children, Desired, owned
 from .conditions import Facts, compute_status, status_patch
-from .events import build_event, transition_event
+from .events import EventPoster, build_event, transition_event
 from .metrics import OperatorMetrics
 from .needs import SecretGetter, unavailable
 from .observed import Key, Observed, ObservedCache
@@ -36,7 +35,6 @@ from .revisions import kept_deployment, observe as observe_revisions, pods_of, r
 log = logging.getLogger("modeldeploy.reconcile")
 
 MAX_BACKOFF_SECONDS = 300.0
-EVENT_ATTEMPTS = 5
 # A server's Retry-After is honoured up to this: a bogus hour-long value must not stall a model.
 MAX_RETRY_AFTER_SECONDS = 120.0
 
@@ -129,7 +127,7 @@ class Reconciler:
         # The desired children of the last layout (rollout replicas, routing): rebuilt only when it changes.
         self._built: dict[Key, tuple[tuple, list[Desired]]] = {}
         self._children = Children(client, cache)
-        self._unsent: dict[Key, list[tuple[dict, int]]] = {}  # Events a busy API server refused, with tries
+        self._events = EventPoster(client)
 
     def reconcile(self, key: Key) -> Outcome | None:
         """Reconcile now, or make the reconcile already running for this key go once more."""
@@ -182,8 +180,9 @@ class Reconciler:
     def _once(self, key: Key) -> Outcome:
         body = self._cache.md(key)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            for table in (self._parsed, self._built, self._revision_mds, self._unsent):
+            for table in (self._parsed, self._built, self._revision_mds):
                 table.pop(key, None)
+            self._events.forget(key)
             self._children.forget(key)
             return Outcome("gone")
         generation = int(body["metadata"].get("generation") or 0)
@@ -376,7 +375,7 @@ class Reconciler:
         meta = body["metadata"]
         key = (meta.get("namespace", "default"), meta["name"])
         if patch is None:
-            return self._post(key, [])
+            return self._events.post(key, [])
         self._cache.put_md(self._client.patch_status(meta.get("namespace", "default"), meta["name"], patch))
         writes = 1
         # A transition the rollout's own Event already tells (with more detail) is not told twice.
@@ -385,23 +384,7 @@ class Reconciler:
                   if not (t.status == "True" and t.reason in told)]
         events += [build_event(body, reason, message, warning=warning, now=now, instance=self._instance)
                    for reason, message, warning in facts.events]
-        return writes + self._post(key, events)
-
-    def _post(self, key: Key, events: list[dict]) -> int:
-        """Post the Events held back by a busy API server, then these. An Event refused for a passing reason
-        (429, 5xx, no answer) is tried again at the next pass, a few times; the status already says it."""
-        queue = self._unsent.pop(key, []) + [(event, 0) for event in events]
-        writes = 0
-        for event, tries in queue:
-            try:
-                self._client.create_event(event)
-                writes += 1
-            except ApiError as err:
-                if isinstance(err, Retryable) and tries + 1 < EVENT_ATTEMPTS:
-                    self._unsent.setdefault(key, []).append((event, tries + 1))
-                else:
-                    log.warning("event for %s/%s not recorded: %s", *key, redact(err.message))
-        return writes
+        return writes + self._events.post(key, events)
 
 
 __all__ = ["Outcome", "Reconciler"]
