@@ -155,7 +155,7 @@ def test_scrape_and_delta_on_a_live_triton(tmp_path) -> None:
     options = ServeOptions(workdir=tmp_path / "work", extra_args=["--metrics-config=summary_latencies=true"])
     with serving(md, quickstart.parent, options) as server:
         port = server.triton.metrics_port
-        before = scrape("127.0.0.1", "quickstart", port=port)
+        before = _settled(lambda: scrape("127.0.0.1", "quickstart", port=port))
         for _ in range(20):
             infer(md, server.http_url, example_inputs(md))
         after = scrape("127.0.0.1", "quickstart", port=port)
@@ -165,3 +165,19 @@ def test_scrape_and_delta_on_a_live_triton(tmp_path) -> None:
         assert after.request_p99_us is not None and after.request_p99_us > 0
         with pytest.raises(ScrapeError, match="no metrics"):
             scrape("127.0.0.1", "not-served", port=port)
+
+
+def _settled(read, timeout: float = 5.0):  # noqa: ANN001, ANN202 - a scrape, repeated
+    """A scrape once the counters stop moving: serve's own smoke inference may land in them just after it
+    says ready, and would be counted as one of the test's requests."""
+    import time
+    previous = read()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        current = read()
+        if current.success == previous.success:
+            return current
+        previous = current
+    return previous
+
