@@ -7,6 +7,7 @@ benchmark must not share the GIL with the server it measures.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -62,9 +63,11 @@ class S3Server:
         """An IAM user allowed to read S3; returns its keys (as the credentials Secret holds them)."""
         iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1", **ROOT_KEYS)
         iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=(
-            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", '
-            '"s3:ListBucket"], "Resource": "*"}]}'))
+        # docs/runtime.md's read-only policy: listing on the bucket, reading on its objects, nothing else.
+        iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::*"},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*/*"}]}))
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
