@@ -108,8 +108,13 @@ def test_triton_runs_with_secure_defaults() -> None:
     triton = _triton(minimal())
     args = triton["args"]
     for expected in ("--model-control-mode=none", "--strict-readiness=true", "--exit-on-error=true",
-                     "--model-repository=/mnt/models", "--metrics-config=summary_latencies=true"):
+                     "--model-repository=/mnt/models"):
         assert expected in args
+    # Triton's latency summaries cost every request CPU: only a p99 threshold, their one reader, turns them on.
+    assert not [a for a in args if a.startswith("--metrics-config")]
+    judged = minimal()
+    judged["spec"]["rollout"] = {"analysis": {"maxP99Latency": "250ms"}}
+    assert "--metrics-config=summary_latencies=true" in _triton(judged)["args"]
     # Without spec.auth nothing but the admin APIs is locked, and that lock is added by the wrapper.
     assert not [a for a in args if "restricted" in a]
     assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/models/demo/versions/1/ready"
