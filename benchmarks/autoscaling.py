@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import random
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from autoscaling_sim import DT, Builtin, Cluster, Hpa, Keda, Prometheus, ReactiveBound, Service  # noqa: E402
 
+from figures import Figure, add_arguments, finish  # noqa: E402
 from modeldeploy.autoscale import Settings  # noqa: E402
 
 TARGET_MS = 50.0
@@ -170,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-delay", type=seconds, default=60.0,
                         help="seconds from pod creation to Ready (a GPU pod pulling a model); default 60")
     parser.add_argument("--plot", type=Path, help="write a PNG of load, replicas and queue time")
-    parser.add_argument("--json", help="write the table, the settings and the verdicts as JSON to this file "
-                                       "(- for standard output)")
+    add_arguments(parser)
     args = parser.parse_args(argv)
     if args.json == "-":  # standard output carries the JSON alone; the table goes to standard error
         out = sys.stdout
@@ -218,18 +217,23 @@ def report(args: argparse.Namespace, out) -> int:  # noqa: ANN001 - where the JS
     if args.plot:
         plot(results, args.plot)
         print(f"plot: {args.plot}")
-    if args.json:
-        text = json.dumps({
-            "settings": {"start_delay_seconds": args.start_delay, "target_queue_ms": TARGET_MS,
-                         "min_replicas": MIN_REPLICAS, "max_replicas": MAX_REPLICAS,
-                         "pod_capacity_per_second": round(svc.capacity, 1)},
-            "results": [{k: v for k, v in r.__dict__.items() if k != "series"} for r in results],
-            "verdicts": verdicts,
-        }, indent=2, ensure_ascii=False)
-        if args.json == "-":
-            print(text, file=out)
-        else:
-            Path(args.json).write_text(text + "\n")
+    result = {
+        "settings": {"start_delay_seconds": args.start_delay, "target_queue_ms": TARGET_MS,
+                     "min_replicas": MIN_REPLICAS, "max_replicas": MAX_REPLICAS,
+                     "pod_capacity_per_second": round(svc.capacity, 1)},
+        "results": [{k: v for k, v in r.__dict__.items() if k != "series"} for r in results],
+        "verdicts": verdicts,
+    }
+    figures = {}
+    for v in verdicts:
+        name = v["trace"].split()[0]
+        figures[f"{name}_builtin_fewer_slo_seconds_than_hpa"] = Figure(
+            v["fewer_slo_seconds_than_hpa"], "higher", f"{v['trace']}: share of HPA's SLO-violation seconds avoided")
+        figures[f"{name}_builtin_replica_seconds_over_hpa"] = Figure(
+            v["replica_seconds_vs_hpa"], "lower", f"{v['trace']}: replica-seconds of the builtin over HPA's")
+    status = finish(args, "autoscaling", figures, result, out)
+    if status:
+        return status
     return 0 if ok else 1
 
 

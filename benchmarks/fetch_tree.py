@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from figures import Figure, add_arguments, finish  # noqa: E402
 from modeldeploy_runtime.fetch import StorageSettings, fetch, objects  # noqa: E402
 from modeldeploy_runtime.fetch.tree import tree_digest  # noqa: E402
 from support.s3server import ROOT_KEYS, S3Server  # noqa: E402
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--large-mib", type=int, default=256, help="the weights file (over 256: ranged parts)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8)
+    add_arguments(parser)
     args = parser.parse_args()
     default_split = objects.SPLIT_ABOVE_BYTES
     large_mib, repeat = (64, 1) if args.quick else (args.large_mib, args.repeat)
@@ -135,6 +137,19 @@ def main() -> None:
             print(f"| {name} | {median:.2f} | {total / (1 << 20) / median:.0f} | {median / ours:.2f}× |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    ours, whole, get, download = medians.values()
+    figures = {
+        "boto3_get_object_seconds_over_fetch": Figure(get / ours, "higher",
+                                                     "sequential boto3 get_object's time over modeldeploy fetch's"),
+        "boto3_download_file_seconds_over_fetch": Figure(download / ours, "higher",
+                                                         "sequential boto3 download_file's time over modeldeploy fetch's"),
+        "whole_objects_seconds_over_fetch": Figure(whole / ours, "higher",
+                                                   "fetch with whole objects only, over the default (ranged parts)"),
+        "fetch_mib_per_second": Figure(total / (1 << 20) / ours, "higher", "modeldeploy fetch MiB/s"),
+    }
+    sys.exit(finish(args, "fetch_tree", figures, {"large_mib": large_mib, "repeat": repeat, "bytes": total,
+                                                  "seconds": medians}))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ per-request time beside it, since the emulator is a Python server too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from support.apiserver import LiveApiServer  # noqa: E402
 from support.operator_process import OperatorProcess, free_port, wait_for  # noqa: E402
+from figures import Figure, add_arguments, finish  # noqa: E402
 from progress import step  # noqa: E402
 
 NS = "bench"
@@ -163,7 +163,7 @@ def run_one(kind: str, latency_crs: int, scale_crs: int, resync: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 CRs for latency, 100 for memory")
-    parser.add_argument("--json", help="also write the figures to this file")
+    add_arguments(parser)
     parser.add_argument("--scale-crs", type=int, help="CRs for the memory figure (default 1000, quick 100)")
     args = parser.parse_args()
     latency_crs, scale_crs = (10, 100) if args.quick else (20, 1000)
@@ -180,8 +180,16 @@ def main() -> None:
     for key in keys:
         print(f"{key:<28}{str(floor[key]):>16}{str(ours[key]):>16}")
     print(f"{'latency p50 ratio':<28}{'':>16}{ratio:>16.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"results": results, "latency_p50_ratio": ratio}, indent=2))
+    figures = {
+        "latency_p50_over_floor": Figure(ratio, "lower", "CR created → its children applied, p50, over the kopf floor's"),
+        "writes_while_idle": Figure(ours["writes_while_idle"], "lower", "API writes while nothing changes"),
+        "rss_at_scale_mib": Figure(ours["rss_at_scale_mib"], "lower",
+                                   f"operator RSS MiB with {ours['crs_at_scale']} ModelDeployments"),
+    }
+    if floor.get("create_cpu_ms"):
+        figures["cpu_per_create_over_floor"] = Figure(ours["create_cpu_ms"] / floor["create_cpu_ms"], "lower",
+                                                      "operator CPU per create over the kopf floor's")
+    sys.exit(finish(args, "operator_reconcile", figures, {"results": results, "latency_p50_ratio": ratio}))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import shutil
 import statistics
 import sys
@@ -33,6 +32,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO)]
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from figures import Figure, add_arguments, finish  # noqa: E402
 from support.cluster import Cluster, HarnessSettings  # noqa: E402
 from support.cluster.polling import Poller  # noqa: E402
 from support.quickstart import make_quickstart  # noqa: E402
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one run of each")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path)
+    add_arguments(parser)
     args = parser.parse_args(argv)
     runs = 1 if args.quick else args.runs
     n = args.replicas
@@ -205,10 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nRollback: traffic back on the stable revision {latency:.1f} s after the failing interval "
           f"(median; clients saw {statistics.median(r['failures'] for r in rollbacks):.0f} failures, all on the "
           "canary's share before the abort)")
-    if args.json:
-        args.json.write_text(json.dumps({"replicas": n, "runs": runs, "rollouts": summary,
-                                         "rollback_seconds": latency}, indent=2))
-    return 0
+    canary, deployment, copy = (summary[name] for name in cases)
+    figures = {
+        "canary_extra_gpu_pod_seconds_over_deployment": Figure(
+            canary["extra"] / deployment["extra"] if deployment["extra"] else float("nan"), "lower",
+            "GPU-pod-seconds above the replicas: the ModelDeployment canary over a plain Deployment update"),
+        "canary_seconds_over_deployment": Figure(canary["seconds"] / deployment["seconds"], "lower",
+                                                 "rollout time: the canary over a plain Deployment update"),
+        "second_copy_extra_over_canary": Figure(copy["extra"] / canary["extra"] if canary["extra"] else float("nan"),
+                                                "higher", "extra GPU-pod-seconds a full second copy costs over the canary"),
+        "rollback_seconds": Figure(latency, "lower", "s from the failing analysis interval to traffic on stable"),
+    }
+    return finish(args, "rollouts", figures, {"replicas": n, "runs": runs, "rollouts": summary,
+                                              "rollback_seconds": latency})
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ import torch
 
 from client_paths import measure_paths
 from compute_limit import forward_seconds, limit
+from figures import add_arguments, finish
 from machine_noise import busy_cpu_seconds, wait_until_quiet
 from modeldeploy.api import parse_model_deployment
 from modeldeploy_runtime.measured_run import split_cores
@@ -56,14 +57,13 @@ from modeldeploy_runtime.perf_analyzer import LoadResult, find_perf_analyzer, ru
 from modeldeploy_runtime.serve import LocalServer, ServeOptions, serving
 from modeldeploy_runtime.triton_process import free_port
 from modeldeploy_runtime.triton_statistics import ModelStatistics, read_statistics
+from serving_report import NAIVE, NOOP, print_report, serving_figures
 from triton_trace import read_traces, summarize, trace_args
 from wrk_load import have_wrk, run_wrk
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCIES = (1, 8, 32)
 DIMS = [256]
-NAIVE = "naive Flask + torch"
-NOOP = "Triton, no-op model"
 
 
 @dataclass
@@ -343,44 +343,6 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def print_report(result: dict) -> None:
-    m = result["machine"]
-    pinning = (f"client on core {m['client_cores']}, servers on {m['server_cores']}" if m["client_cores"]
-               else "not pinned")
-    print(f"\n{m['cpu']}, {m['cores']} cores, {pinning}; {result['rounds']} round(s) of "
-          f"{result['seconds_per_point']:g} s per point; load average {m['load_average_before'][0]:.2f} before, "
-          f"{m['load_average_after'][0]:.2f} after")
-    print(f"{'server':28} {'protocol':11} {'client':13} {'c':>2} {'req/s':>7} {'(min–max)':>13} {'p50':>6} {'p99':>6} "
-          f"{'client':>6} {'µs/req':>6} {'stub':>5} {'batch':>5} {'limit/s':>7} {'%lim':>4} {'%cpu':>4} {'others':>6}")
-    for r in result["rows"]:
-        limit_text = (f"{r['limit']:7,.0f} {r['percent_of_limit']:3.0f}% {r['percent_cpu_in_model']:3.0f}%" if r["limit"]
-                      else f"{'—':>7} {'—':>4} {'—':>4}")
-        print(f"{r['server']:28} {r['protocol']:11} {r['client']:13} {r['concurrency']:>2} {r['throughput']:7,.0f} "
-              f"{r['throughput_min']:6,.0f}–{r['throughput_max']:<6,.0f} {r['p50_ms']:6.2f} {r['p99_ms']:6.2f} "
-              f"{r['client_cpu_share']:6.0%} {r['server_cpu_us_per_request']:6.0f} {r['stub_cpu_us_per_request']:5.0f} "
-              f"{r['mean_batch']:5.1f} {limit_text} {r['other_cpu_share']:6.0%}")
-    for protocol, phases in result["traces"].items():
-        print(f"\ninside Triton, {protocol} at concurrency 32 (traces; median / mean µs):")
-        for label, median, mean, n in phases:
-            print(f"  {label:46} {median:8.0f} {mean:8.0f}   ({n} traces)")
-    print("\nPython tritonclient, one request at a time:")
-    for path in result["client_paths"]:
-        print(f"  {path['protocol']:12} p50 {path['p50_ms']:5.2f} ms   client CPU {path['client_cpu_us_per_request']:4.0f} µs "
-              "per request")
-    rows = [r for r in result["rows"] if r["concurrency"] == 32]
-    generated = [r for r in rows if r["server"] == result["rows"][0]["server"]]
-    naive = next((r for r in rows if r["server"] == NAIVE), None)
-    top = max(generated, key=lambda r: r["throughput"])
-    print(f"\nbest at concurrency 32: {top['protocol']} ({top['client']}) {top['throughput']:,.0f} req/s, "
-          f"p99 {top['p99_ms']:.2f} ms, {top['percent_of_limit']:.0f}% of the compute limit "
-          f"({top['percent_cpu_in_model']:.0f}% of its CPU in the model) (goal ≥ 70% with p99 ≤ 10 ms)")
-    wrk_row = next((r for r in generated if r["client"] == "wrk"), None)
-    if naive and wrk_row:
-        print(f"vs naive Flask, both wrk HTTP JSON: {wrk_row['throughput'] / naive['throughput']:.2f}× throughput, "
-              f"{naive['server_cpu_us_per_request'] / wrk_row['server_cpu_us_per_request']:.2f}× less CPU per "
-              f"request, p99 {wrk_row['p99_ms']:.2f} vs {naive['p99_ms']:.2f} ms (goal ≥ 6×, p99 no worse)")
-
-
 def _variant(text: str) -> Variant:
     label, _, spec = text.partition("=")
     options = json.loads(spec) if spec else {}
@@ -398,16 +360,15 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="let client and server share every core")
     parser.add_argument("--wait-quiet", action="store_true",
                         help="before each point, wait (up to 2 min) until other jobs use under 10%% of a core")
-    parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="draw throughput vs p99 into this PNG")
+    add_arguments(parser)
     args = parser.parse_args()
     result = run(args)
     print_report(result)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
     if args.plot:
         from serving_plot import plot  # noqa: PLC0415 - matplotlib only when asked
         plot(result, args.plot)
+    sys.exit(finish(args, "serving_throughput", serving_figures(result), result))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,11 @@ def test_the_benchmark_refuses_a_negative_start_delay_and_writes_pure_json_to_st
         main(["--quick", "--start-delay", "-5"])
     assert exited.value.code == 2 and "--start-delay: must be a number of seconds ≥ 0, not -5" in capsys.readouterr().err
     status = main(["--quick", "--start-delay", "10", "--json", "-"])
-    report = json.loads(capsys.readouterr().out)
+    run = json.loads(capsys.readouterr().out)
+    report = run["result"]
     assert report["settings"]["start_delay_seconds"] == 10.0
     assert {v["trace"]: v["met"] for v in report["verdicts"]} == {"step ×4": True, "spike ×10 (30 s)": True}
+    assert run["benchmark"] == "autoscaling" and run["machine"]["cores"]
+    assert run["figures"]["step_builtin_fewer_slo_seconds_than_hpa"]["value"] == \
+        next(v["fewer_slo_seconds_than_hpa"] for v in report["verdicts"] if v["trace"] == "step ×4")
     assert status == 0
