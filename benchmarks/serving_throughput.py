@@ -322,8 +322,10 @@ def run(args: argparse.Namespace) -> dict:
         # server spent per request. CPU time is not stretched by other jobs' load the way throughput is, so
         # on a busy machine this is the steadier estimate of what a quiet core would give.
         r["percent_cpu_in_model"] = 100 * (1e6 / r["limit"]) / r["server_cpu_us_per_request"] if computes else None
-    print("traces: Triton's own timestamps at concurrency 32…", file=sys.stderr)
-    traces = trace_breakdown(work, config, cpus, seconds)
+    traces = {}
+    if not args.quick:  # two more servers to start; no figure --compare reads depends on them
+        print("traces: Triton's own timestamps at concurrency 32…", file=sys.stderr)
+        traces = trace_breakdown(work, config, cpus, seconds)
     client_cpus, server_cpus = cpus
     return {
         "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -351,7 +353,7 @@ def _variant(text: str) -> Variant:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one round of 2 s per point (default: 3 rounds of 3 s)")
+    parser.add_argument("--quick", action="store_true", help="one round of 2 s per point, no traces (default: 3 rounds of 3 s, and traces)")
     parser.add_argument("--rounds", type=int, help="rounds over every point")
     parser.add_argument("--ablation", action="store_true",
                         help="also measure Triton without dynamic batching and with 2 instances")

@@ -14,6 +14,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current code")
 
 
+# The files that take minutes, first: the workers take whole files in collection order (--dist loadfile), so
+# a long file collected last would run alone at the end while the other workers sit idle.
+LONGEST_FIRST = ("test_harness_rollouts.py", "test_benchmarks_run.py", "test_operator_resilience.py",
+                 "test_harness_autoscaling.py", "test_harness_serving.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: within a file, and among the rest, the order stays as collected
+
+
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
