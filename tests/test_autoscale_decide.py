@@ -168,6 +168,20 @@ def test_count_metrics_follow_the_kpa_rule(metric: str, target: float, pending: 
     assert replay(loads, asked=2, start=0, end=4, settings=settings)[-1].desired == expected
 
 
+def test_panic_is_judged_on_the_unclamped_desire_when_the_scale_up_rate_is_below_the_threshold() -> None:
+    # 2 ready pods × 40 pending / 8 per replica want 10 (5× the ready pods, past panicThreshold 2);
+    # maxScaleUpRate 1.5 lets this decision go to ceil(1.5 × 2) = 3 only, but it is a panic all the same.
+    settings = Settings(metric="pendingRequests", target=8.0, min_replicas=1, max_replicas=20,
+                        max_scale_up_rate=1.5, panic_threshold=2.0, scale_down_delay=0.0)
+    burst = {"a": Load(1000, 0.5, pending=40.0), "b": Load(1000, 0.5, pending=40.0)}
+    first = replay(burst, asked=2, start=0, end=2, settings=settings)[-1]
+    assert (first.desired, first.mode, first.reason) == (3, "Panic", "ScaleUp")
+    # The burst ends at once: while panicking the count never goes down (without the panic it would halve).
+    calm = {"a": Load(1000, 0.5, pending=0.0, since=4), "b": Load(1000, 0.5, pending=0.0, since=4)}
+    later = replay(calm, asked=3, start=4, end=8, settings=settings, state=first.state)
+    assert [(d.desired, d.mode) for d in later] == [(3, "Panic")] * len(later)
+
+
 def test_never_above_max_replicas() -> None:
     settings = Settings(metric="pendingRequests", target=8.0, min_replicas=1, max_replicas=10)
     loads = {"a": Load(1000, 5.0, pending=400), "b": Load(1000, 5.0, pending=400)}

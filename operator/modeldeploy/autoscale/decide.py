@@ -273,7 +273,9 @@ def decide(samples: Samples, state: State, now: float, s: Settings) -> Decision:
     panic_count = min(max(want_panic.replicas, max_down), max_up)
 
     panic_since, panic_max = state.panic_since, state.panic_max
-    if panic_count / basis >= s.panic_threshold:
+    # Knative tests the unclamped desire (autoscaler.go: dppc / readyPodsCount >= PanicThreshold): with
+    # maxScaleUpRate below panicThreshold the clamped count could never reach it.
+    if want_panic.replicas / basis >= s.panic_threshold:
         panic_since = now
     elif panic_since is not None and now - panic_since >= s.stable_window:
         panic_since, panic_max = None, 0  # the burst has made its way into the stable window
