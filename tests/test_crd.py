@@ -114,3 +114,12 @@ def test_cross_field_rules_are_in_the_crd() -> None:
                      "set either gpus (whole GPUs) or migProfile (a MIG slice), not both",
                      "model.name is immutable; create a new ModelDeployment to serve a different model"):
         assert expected in messages
+
+
+def test_the_rollout_phases_are_the_ones_the_rollout_sets_and_the_docs_name() -> None:
+    # A phase nothing sets would be one a user writes an alert or a `kubectl wait` for, and waits forever.
+    phase = _schema()["properties"]["status"]["properties"]["rollout"]["properties"]["phase"]
+    assert phase["enum"] == ["Stable", "Progressing", "Paused", "Aborted"]
+    documented = next(line for line in (REPO / "docs" / "rollouts.md").read_text().splitlines()
+                      if line.startswith("| `status.rollout.phase` |"))
+    assert re.findall(r"`(\w+)`", documented.split("|")[2]) == phase["enum"]

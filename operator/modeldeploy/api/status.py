@@ -54,7 +54,7 @@ class RolloutStatus(ApiModel):
 
     model_config = ApiModel.model_config | ConfigDict(strict=False)
 
-    phase: Literal["Stable", "Progressing", "Paused", "Aborted", "Promoting"] = "Stable"
+    phase: Literal["Stable", "Progressing", "Paused", "Aborted"] = "Stable"
     stable: str | None = Field(default=None, description="The revision serving before (and unless) the rollout.")
     canary: str | None = Field(default=None, description="The revision rolling out (the preview for BlueGreen).")
     step: int | None = Field(default=None, ge=0, description="Index of the step the rollout is at.")
