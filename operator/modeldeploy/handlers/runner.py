@@ -48,6 +48,7 @@ from .health import HealthServer
 from .options import OperatorOptions
 from .peering import Leadership, ensure_peering
 from .relist import RelistSchedule
+from .wakeups import Wakeups
 
 log = logging.getLogger("modeldeploy.operator")
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -79,7 +80,7 @@ class Controller:
                                      secrets=self.secrets.get, autoscaling=self.autoscaling_status)
         self._targets = Targets(bodies=self.cache.md_bodies, pods_of=lambda body: self.cache.snapshot(key_of(body)).pods)
         self.retry_at: dict[tuple[str, str], float] = {}  # backing off after a failure: events wait
-        self.wake_at: dict[tuple[str, str], float] = {}  # a rollout's next moment: events still count
+        self.wakeups = Wakeups()  # a rollout's next moment, or a verdict's poke: events still count
         # Set once every watched kind has done its first listing (the informer "has synced" rule):
         # before that, a missing child may only be one not listed yet, and nothing is reconciled.
         self.synced = asyncio.Event()
@@ -90,7 +91,7 @@ class Controller:
 
     def poke(self, key: tuple[str, str]) -> None:
         """Look at this ModelDeployment again soon (from the gate's, the analysis' or the autoscaler's thread)."""
-        self.wake_at[key] = 0.0
+        self.wakeups.poke(key)
 
     # -- what the reconciler asks of the rest of the operator ----------------------------------------
 
@@ -168,6 +169,7 @@ class Controller:
     def reconcile(self, key: tuple[str, str]) -> None:
         if self.retry_at.get(key, 0.0) > time.monotonic():
             return  # backing off (the server may have said how long): the due retry does the work
+        token = self.wakeups.begin(key)
         outcome = self.reconciler.reconcile(key)
         if outcome is None:
             return
@@ -175,10 +177,7 @@ class Controller:
             self.retry_at[key] = time.monotonic() + outcome.retry_after
         else:
             self.retry_at.pop(key, None)
-        if outcome.requeue_after is not None:
-            self.wake_at[key] = time.monotonic() + outcome.requeue_after
-        else:
-            self.wake_at.pop(key, None)
+        self.wakeups.end(key, token, outcome.requeue_after)
 
     # The handlers are async and only touch the cache (no I/O): most events are the watch echoes
     # of the operator's own writes and end here at once, instead of queueing (whole objects held)
@@ -207,7 +206,7 @@ class Controller:
         if event.get("type") == "DELETED":
             key = self.cache.drop_md(obj)
             self.retry_at.pop(key, None)
-            self.wake_at.pop(key, None)
+            self.wakeups.drop(key)
             return
         key, news = self.cache.put_md(obj)
         if news:
@@ -248,7 +247,7 @@ class Controller:
                     await asyncio.to_thread(self.discover)
                 keys.update(await asyncio.to_thread(self.relist, kinds))
             keys.update(k for k, at in list(self.retry_at.items()) if at <= now)
-            keys.update(k for k, at in list(self.wake_at.items()) if at <= now)
+            keys.update(self.wakeups.due(now))
             for key in sorted(keys):
                 await asyncio.to_thread(self.reconcile, key)
 
