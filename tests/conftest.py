@@ -16,7 +16,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # The files that take minutes, first: the workers take whole files in collection order (--dist loadfile), so
 # a long file collected last would run alone at the end while the other workers sit idle.
-LONGEST_FIRST = ("test_harness_rollouts.py", "test_benchmarks_run.py", "test_operator_resilience.py",
+LONGEST_FIRST = ("test_harness_rollouts.py", "test_benchmark_serving_throughput.py", "test_benchmark_rollouts.py",
+                 "test_operator_resilience.py", "test_benchmarks_run.py",
                  "test_harness_autoscaling.py", "test_harness_serving.py")
 
 
