@@ -29,7 +29,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ import torch
 
 from client_paths import measure_paths
 from compute_limit import forward_seconds, limit
-from figures import add_arguments, finish
+from figures import add_arguments, finish, machine
 from machine_noise import busy_cpu_seconds, wait_until_quiet
 from modeldeploy.api import parse_model_deployment
 from modeldeploy_runtime.measured_run import split_cores
@@ -328,7 +327,7 @@ def run(args: argparse.Namespace) -> dict:
         traces = trace_breakdown(work, config, cpus, seconds)
     client_cpus, server_cpus = cpus
     return {
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "machine": {**machine(),
                     "torch": torch.__version__, "client_cores": sorted(client_cpus or []),
                     "server_cores": sorted(server_cpus or []), "load_average_before": load_before,
                     "load_average_after": os.getloadavg()},
@@ -336,13 +335,6 @@ def run(args: argparse.Namespace) -> dict:
         "forward_seconds": seconds_by_batch, "config": config, "rows": rows, "traces": traces,
         "client_paths": client_paths,
     }
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def _variant(text: str) -> Variant:

@@ -14,8 +14,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current code")
 
 
-# The files that take minutes, first: the workers take whole files in collection order (--dist loadfile), so
-# a long file collected last would run alone at the end while the other workers sit idle.
+# The files that take minutes, first: the workers take whole files in collection order (--dist loadfile with
+# --no-loadscope-reorder, scripts/test; xdist otherwise puts the files with most tests first, and the one-test
+# benchmark files last), so a long file taken last would run alone at the end while the other workers sit idle.
 LONGEST_FIRST = ("test_harness_rollouts.py", "test_benchmark_serving_throughput.py", "test_benchmark_rollouts.py",
                  "test_operator_resilience.py", "test_benchmarks_run.py",
                  "test_harness_autoscaling.py", "test_harness_serving.py")
