@@ -96,7 +96,7 @@ def follow(api, revision: str, md: str = "quickstart") -> int:
     if dep and api.get(f"{DEPLOYMENTS}/{md}-{revision}") is not None:
         try:
             set_deployment_ready(api, f"{md}-{revision}", want)
-        except AssertionError:  # pruned by the operator between the read and the write: nothing to follow
+        except (AssertionError, TypeError):  # pruned by the operator between the reads or before the write
             if api.get(f"{DEPLOYMENTS}/{md}-{revision}") is not None:
                 raise
     return want

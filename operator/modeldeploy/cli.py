@@ -154,6 +154,9 @@ def _add_operator_command(sub: argparse._SubParsersAction) -> None:
     op.add_argument("--peering-lifetime", type=positive_int, default=_env("PEERING_LIFETIME", "30"),
                     help="seconds a silent replica is still taken as alive; bounds the takeover after a crash")
     op.add_argument("--standalone", action="store_true", default=False, help="run without peering")
+    op.add_argument("--workers", type=positive_int, default=_env("WORKERS", "4"),
+                    help="ModelDeployments reconciled at once; a slow write holds up only its own "
+                         "(default: %(default)s)")
     op.set_defaults(func=_cmd_operator)
 
 
@@ -187,7 +190,7 @@ def _cmd_operator(args: argparse.Namespace) -> int:
             relist_seconds=args.relist_seconds, keda_prometheus_server=args.keda_prometheus_server,
             prestop_seconds=args.prestop_seconds, drain_seconds=args.drain_seconds,
             runtime_image=args.runtime_image, peering=args.peering, standalone=args.standalone,
-            peering_lifetime=args.peering_lifetime, **extra,
+            peering_lifetime=args.peering_lifetime, workers=args.workers, **extra,
         )
     except ValueError as err:
         print(f"modeldeploy operator: {err}", file=sys.stderr)

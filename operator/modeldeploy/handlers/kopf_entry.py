@@ -21,7 +21,8 @@ from ..clients import KubeClient
 from ..clients.kube import NoClusterConfig
 from ..reconcile import OperatorMetrics
 from .options import OperatorOptions
-from .runner import Controller, configure, register
+from .registration import configure, register
+from .runner import Controller
 
 _namespaces = tuple(ns for ns in os.environ.get("MODELDEPLOY_NAMESPACES", "").split(",") if ns)
 _options = OperatorOptions(
@@ -29,6 +30,7 @@ _options = OperatorOptions(
     metrics_port=int(os.environ.get("MODELDEPLOY_METRICS_PORT", "8080")),
     resync_seconds=float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "60")),
     relist_seconds=float(os.environ.get("MODELDEPLOY_RELIST_SECONDS", "600")),
+    workers=int(os.environ.get("MODELDEPLOY_WORKERS", "4")),
     **({"keda_prometheus_server": os.environ["MODELDEPLOY_KEDA_PROMETHEUS_SERVER"]}
        if "MODELDEPLOY_KEDA_PROMETHEUS_SERVER" in os.environ else {}),
     **({"runtime_image": os.environ["MODELDEPLOY_RUNTIME_IMAGE"]} if "MODELDEPLOY_RUNTIME_IMAGE" in os.environ else {}),
@@ -52,9 +54,11 @@ async def _start(settings: kopf.OperatorSettings, **_: object) -> None:
     settings.peering = peering
     start_http_server(_options.metrics_port, addr=_options.bind_address, registry=_metrics.registry)
     _tasks.append(asyncio.create_task(_controller.resync_forever(), name="modeldeploy resync"))
+    _controller.start_workers()
 
 
 @kopf.on.cleanup()
 async def _stop(**_: object) -> None:
+    _controller.queue.close()
     for task in _tasks:
         task.cancel()

@@ -34,7 +34,8 @@ class OperatorOptions:
     # Replicas of the operator need distinct priorities: kopf freezes every peer when two are equal.
     priority: int = field(default_factory=lambda: random.randint(1, 2**31 - 1))
     peering_lifetime: int = 30
-    workers: int = 8
+    # Reconciles run at once, each on its own ModelDeployment: one slow write delays no other key.
+    workers: int = 4
 
     def __post_init__(self) -> None:
         if not self.all_namespaces and not self.namespaces:
@@ -51,3 +52,5 @@ class OperatorOptions:
             raise ValueError("--prestop-seconds and --drain-seconds cannot be negative")
         if self.relist_seconds <= 0:
             raise ValueError("--relist-seconds must be positive")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")

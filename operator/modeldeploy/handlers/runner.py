@@ -25,9 +25,7 @@ import kopf
 from modeldeploy_runtime.smoke import smoke
 from prometheus_client import start_http_server
 
-from ..api import GROUP, PLURAL, VERSION
 from ..builders import BuildOptions, keda_hpa_name
-from ..builders.naming import MANAGED_BY
 from ..clients import ApiError, KubeClient
 from ..api import ModelDeployment
 from ..autoscale import AutoscaleLoop, AutoscalerMetrics, Targets, autoscaling_status, scale_event
@@ -48,11 +46,10 @@ from .health import HealthServer
 from .options import OperatorOptions
 from .peering import Leadership, ensure_peering
 from .relist import RelistSchedule
-from .wakeups import Wakeups
+from .registration import MANAGED_SELECTOR, configure, configure_logging, register
+from .workqueue import WorkQueue
 
 log = logging.getLogger("modeldeploy.operator")
-MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED.items())
 WATCHED_KINDS = tuple(kind.kind for kind in (MODELDEPLOYMENT, *CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD))
 
 
@@ -80,7 +77,9 @@ class Controller:
                                      secrets=self.secrets.get, autoscaling=self.autoscaling_status)
         self._targets = Targets(bodies=self.cache.md_bodies, pods_of=lambda body: self.cache.snapshot(key_of(body)).pods)
         self.retry_at: dict[tuple[str, str], float] = {}  # backing off after a failure: events wait
-        self.wakeups = Wakeups()  # a rollout's next moment, or a verdict's poke: events still count
+        # Every reason to look at a ModelDeployment (an event, a verdict's poke, a rollout's next moment,
+        # a retry, a resync) is an add to one queue, which `options.workers` threads drain.
+        self.queue = WorkQueue()
         # Set once every watched kind has done its first listing (the informer "has synced" rule):
         # before that, a missing child may only be one not listed yet, and nothing is reconciled.
         self.synced = asyncio.Event()
@@ -90,8 +89,9 @@ class Controller:
         self.leadership: Leadership | None = None
 
     def poke(self, key: tuple[str, str]) -> None:
-        """Look at this ModelDeployment again soon (from the gate's, the analysis' or the autoscaler's thread)."""
-        self.wakeups.poke(key)
+        """Look at this ModelDeployment again now (from the gate's, the analysis' or the autoscaler's thread):
+        a pass already running read the world before the verdict, so the queue runs one more after it."""
+        self.queue.add(key)
 
     # -- what the reconciler asks of the rest of the operator ----------------------------------------
 
@@ -167,21 +167,53 @@ class Controller:
         return False
 
     def reconcile(self, key: tuple[str, str]) -> None:
-        if self.retry_at.get(key, 0.0) > time.monotonic():
-            return  # backing off (the server may have said how long): the due retry does the work
-        token = self.wakeups.begin(key)
+        """One pass for one key, and its own next moment into the queue."""
+        due = self.retry_at.get(key, 0.0)
+        if due > time.monotonic():
+            self.queue.add_after(key, due - time.monotonic())  # backing off: the due retry does the work
+            return
         outcome = self.reconciler.reconcile(key)
         if outcome is None:
             return
         if outcome.retry_after is not None:
             self.retry_at[key] = time.monotonic() + outcome.retry_after
-        else:
-            self.retry_at.pop(key, None)
-        self.wakeups.end(key, token, outcome.requeue_after)
+            self.queue.add_after(key, outcome.retry_after)
+            return
+        self.retry_at.pop(key, None)
+        if outcome.requeue_after is not None:
+            self.queue.add_after(key, outcome.requeue_after)
 
-    # The handlers are async and only touch the cache (no I/O): most events are the watch echoes
-    # of the operator's own writes and end here at once, instead of queueing (whole objects held)
-    # behind reconciles in a thread pool. A reconcile blocks on the API client: it runs in a thread.
+    def work(self, timeout: float | None = None) -> bool:
+        """Take one key from the queue and reconcile it; False once the queue is closed (or nothing came)."""
+        key = self.queue.get(timeout)
+        if key is None:
+            return False
+        try:
+            if self.leadership is not None and not self.leadership.active():
+                self.queue.add_after(key, 1.0)  # a standby writes nothing: held until this replica leads
+            else:
+                self.reconcile(key)
+        except Exception:  # noqa: BLE001 - a worker must outlive any one key
+            log.exception("worker: reconcile of %s/%s raised", *key)
+            self.queue.add_after(key, 5.0)
+        finally:
+            self.queue.done(key)
+        return True
+
+    def work_forever(self) -> None:
+        while self.work():
+            pass
+
+    def start_workers(self) -> list[threading.Thread]:
+        """`options.workers` threads draining the queue until it is closed."""
+        threads = [threading.Thread(target=self.work_forever, name=f"reconcile-{i}", daemon=True)
+                   for i in range(self.options.workers)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    # The handlers are async and only touch the cache and the queue (no I/O): most events are the watch
+    # echoes of the operator's own writes and end here at once. Reconciles run in the queue's workers.
 
     async def on_listed(self, body: kopf.Body, **_) -> None:
         """kopf's index hook: it runs for each object of a first listing before any other handler."""
@@ -206,11 +238,12 @@ class Controller:
         if event.get("type") == "DELETED":
             key = self.cache.drop_md(obj)
             self.retry_at.pop(key, None)
-            self.wakeups.drop(key)
+            self.queue.discard(key)
+            self.queue.add(key)  # the pass that finds it gone forgets what the reconciler held for it
             return
         key, news = self.cache.put_md(obj)
         if news:
-            await asyncio.to_thread(self.reconcile, key)
+            self.queue.add(key)
 
     async def on_child(self, event: dict, **_) -> None:
         obj = event["object"]
@@ -220,14 +253,14 @@ class Controller:
         else:
             owner, news = self.cache.put(obj)
         if news and owner is not None and self.cache.md(owner) is not None:
-            await asyncio.to_thread(self.reconcile, owner)
+            self.queue.add(owner)
 
     async def resync_forever(self) -> None:
         """After the first listing, reconcile everything; then every second, whatever is due:
         retries, relists, and every resync period a reconcile of everything from the cache."""
         await self.synced.wait()
         for key in self.cache.md_keys():
-            await asyncio.to_thread(self.reconcile, key)
+            self.queue.add(key)
         next_resync = time.monotonic() + self.options.resync_seconds
         while True:
             await asyncio.sleep(1.0)
@@ -246,10 +279,8 @@ class Controller:
                 if len(kinds) == len(WATCHED_KINDS):
                     await asyncio.to_thread(self.discover)
                 keys.update(await asyncio.to_thread(self.relist, kinds))
-            keys.update(k for k, at in list(self.retry_at.items()) if at <= now)
-            keys.update(self.wakeups.due(now))
             for key in sorted(keys):
-                await asyncio.to_thread(self.reconcile, key)
+                self.queue.add(key)
 
     def relist(self, kinds: tuple[str, ...]) -> set[tuple[str, str]]:
         """List these kinds afresh and make the cache agree; the ModelDeployments that changed."""
@@ -297,61 +328,13 @@ class Controller:
             log.warning("API probe failed: %s %s", err.status, err.message[:200])
 
 
-def register(registry: kopf.OperatorRegistry, controller: Controller) -> None:
-    # The same credentials as the KubeClient: in-cluster, else KUBECONFIG, through the official client.
-    kopf.on.login(registry=registry)(kopf.login_via_client)
-    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="modeldeployment")(controller.on_modeldeployment)
-    kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="listed-modeldeployments")(controller.on_listed)
-    for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD):
-        # No label filter here: the API server already filters the watch by label, and an object
-        # whose labels were changed by hand must still reach the reconciler to be taken back.
-        kopf.on.event(kind.group, kind.version, kind.plural, registry=registry,
-                      id=f"child-{kind.plural}")(controller.on_child)
-        kopf.index(kind.group, kind.version, kind.plural, registry=registry,
-                   id=f"listed-{kind.plural}")(controller.on_listed)
-
-
-def configure(settings: kopf.OperatorSettings, options: OperatorOptions, *,
-              peered: bool | None = None) -> kopf.OperatorSettings:
-    """`peered`: whether the peering object is known to exist (None: let kopf detect it)."""
-    settings.posting.enabled = False  # Events come from the reconciler only, on transitions
-    settings.execution.max_workers = options.workers
-    # Watch only what the operator made: the API server filters, so unrelated pods cost nothing.
-    for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD):
-        settings.watching.label_selectors[f"{kind.api_version}/{kind.plural}"] = MANAGED_SELECTOR
-    # A per-object worker lingers this long after its last event; at 1,000 ModelDeployments
-    # (7,000 watched objects) kopf's default 5 s keeps thousands alive after a burst.
-    settings.batching.idle_timeout = 0.5
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.peering.name = options.peering
-    settings.peering.priority = options.priority
-    settings.peering.lifetime = options.peering_lifetime
-    settings.peering.stealth = True
-    settings.peering.standalone = options.standalone if peered is None else not peered
-    # Required once it is known to exist (see peering.py); otherwise kopf's own detection.
-    settings.peering.mandatory = bool(peered)
-    return settings
-
-
-def _configure_logging(options: OperatorOptions) -> None:
-    kopf.configure(
-        debug=options.log_level == "debug",
-        quiet=options.log_level in ("warning", "error"),
-        log_format=kopf.LogFormat.JSON if options.log_format == "json" else kopf.LogFormat.FULL,
-    )
-    level = options.log_level.upper()
-    logging.getLogger().setLevel(level)
-    # kopf reports every event handler call at INFO: noise at the rate pods change.
-    logging.getLogger("kopf.objects").setLevel("WARNING" if level == "INFO" else level)
-
-
 async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
                   stop: asyncio.Event | None = None) -> None:
-    _configure_logging(options)
-    # Reconciles (asyncio.to_thread) share this pool: at most `workers` run at once.
+    configure_logging(options)
+    # The loop's own blocking calls (discovery, relists, the API probe) run here; reconciles run in the
+    # queue's workers, below.
     asyncio.get_running_loop().set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="reconcile"))
+        concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="resync"))
     metrics = OperatorMetrics()
     client = client or KubeClient.from_environment(on_write=metrics.count_write)
     controller = Controller(options, client, metrics)
@@ -377,9 +360,10 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
              threading.Thread(target=controller.analyst.run, args=(stop_loops,), name="analysis", daemon=True)]
     for loop in loops:
         loop.start()
-    log.info("operator starting: %s, priority %d, peering %r%s",
+    controller.start_workers()
+    log.info("operator starting: %s, priority %d, peering %r%s, %d workers",
              "all namespaces" if options.all_namespaces else "namespaces " + ",".join(options.namespaces),
-             options.priority, options.peering, "" if peered else " (standalone)")
+             options.priority, options.peering, "" if peered else " (standalone)", options.workers)
     try:
         await kopf.operator(
             registry=registry, settings=configure(kopf.OperatorSettings(), options, peered=peered),
@@ -389,6 +373,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
         )
     finally:
         stop_loops.set()
+        controller.queue.close()
         controller.gate.close()
         resync.cancel()
         await health.stop()
