@@ -155,6 +155,8 @@ class Controller:
                                                                   for c in (KEDA_CRD, GATEWAY_CRD)))
             self.build_options = options
             self.reconciler.set_options(options)
+            for key in self.cache.md_keys():  # now, not at the next resync: an HTTPRoute or ScaledObject is due
+                self.queue.add(key)
 
     def _waiting_for_an_optional_api(self) -> bool:
         """Some ModelDeployment asks for KEDA or the Gateway API, which the cluster lacked at the last look."""

@@ -76,9 +76,12 @@ class Addresses:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A validated spec and what follows from it (and the API key's revision), kept per generation."""
+    """A validated spec and what follows from it (the API key's revision, what the cluster can build), kept per
+    generation. One pass reads the options once, here: a pass that was running when they changed builds, and
+    memoises, with the ones it started with, and the next pass misses that memo."""
 
     md: ModelDeployment
+    options: BuildOptions
     addresses: Addresses
     secrets: SecretRevisions
     template_hash: str
@@ -213,13 +216,15 @@ class Reconciler:
         return Outcome("applied" if writes else "unchanged", writes, requeue_after=plan.requeue_after)
 
     def set_options(self, options: BuildOptions) -> None:
-        """The cluster changed what can be built (KEDA's or Gateway API's CRDs came or went): build anew."""
+        """The cluster changed what can be built (KEDA's or Gateway API's CRDs came or went): build anew.
+        The memos are keyed on the options too; clearing them only frees what no pass will hit again."""
         with self._guard:
             self._options = options
             self._parsed.clear()
             self._built.clear()
 
     def _parse(self, key: Key, body: dict, generation: int) -> Parsed:
+        options = self._options
         held = self._parsed.get(key)
         md = held[1].md if held is not None and held[0][:2] == (body["metadata"].get("uid"), generation) \
             and generation else None
@@ -227,10 +232,10 @@ class Reconciler:
             md = parse_model_deployment({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")
                                          if k in body})
         secrets = self._secret_revisions(md)
-        version = (body["metadata"].get("uid"), generation, secrets)
+        version = (body["metadata"].get("uid"), generation, secrets, options)
         if held is not None and held[0] == version and generation:
             return held[1]
-        parsed = Parsed(md, Addresses.of(md), secrets, template_hash(md, self._options, secrets))
+        parsed = Parsed(md, options, Addresses.of(md), secrets, template_hash(md, options, secrets))
         self._parsed[key] = (version, parsed)
         return parsed
 
@@ -253,7 +258,7 @@ class Reconciler:
         plan = rollout.step(rollout.Inputs(
             rollout=md.spec.rollout, total=desired_replicas(md), target=target, revisions=tuple(views),
             state=state, now=self._clock(), verdicts=tuple(verdicts), request=request,
-            routed=self._options.gateway_available,
+            routed=parsed.options.gateway_available,
         ))
         return plan, target
 
@@ -269,7 +274,7 @@ class Reconciler:
         # The generation is in the key: a spec edit that touches neither the pods nor the counts
         # (an autoscaler's behavior, a network policy) still changes the shared children.
         generation = body["metadata"].get("generation")
-        layout = (body["metadata"].get("uid"), generation, parsed.secrets, parsed.template_hash, target,
+        layout = (body["metadata"].get("uid"), generation, parsed.options, parsed.secrets, parsed.template_hash, target,
                   plan.replicas.get(target.name, 0), others, plan.service_revision, plan.preview_revision,
                   tuple(sorted(weights.items())))
         held = self._built.get(key)
@@ -277,12 +282,12 @@ class Reconciler:
             return held[1]
         md = parsed.md
         live = wholes.get(target.name)
-        objects = build_revision(md, self._options, parsed.secrets, rev=target.name,
+        objects = build_revision(md, parsed.options, parsed.secrets, rev=target.name,
                                  replicas=plan.replicas.get(target.name, 0), number=target.number,
                                  smoke_gate=None if live is None else n.has_smoke_gate(
                                      ((live.get("spec") or {}).get("template") or {}).get("spec") or {}))
         objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
-        objects += build_shared(md, self._options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
+        objects += build_shared(md, parsed.options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
         desired = [owned(obj, md, body) for obj in objects]
         self._built[key] = (layout, desired)
         return desired
@@ -364,7 +369,7 @@ class Reconciler:
             progress=plan.progress, aborted=plan.aborted,
             events=tuple((e.reason, e.message, e.warning) for e in plan.events),
             autoscaling=self._autoscaling(key, md, observed) if self._autoscaling and md.spec.autoscaling else None,
-            unavailable=unavailable(md, self._options, self._secrets),
+            unavailable=unavailable(md, parsed.options, self._secrets),
         )
 
     def _finish(self, body: dict, facts: Facts) -> int:
