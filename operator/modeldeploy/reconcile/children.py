@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..api import API_VERSION, KIND, ModelDeployment
 from ..builders import naming as n
 from ..clients import Conflict, Invalid, KubeClient, NotFound
-from ..clients.permissions import KINDS
+from ..clients.kube import FIELD_MANAGER
+from ..clients.permissions import DEPLOYMENT, KINDS
 from .compact import pack, unpack
 from .diff import applied_hash, in_sync, stamp
 from .observed import Key, Observed, ObservedCache, full_object
@@ -72,6 +73,25 @@ class Children:
             except Invalid as err:
                 return writes, redact(f"the API server rejected {want.kind} {want.name}: {err.message}")
         return writes, None
+
+    def scale(self, key: Key, replicas: dict[str, int], observed: Observed) -> int:
+        """Set kept revisions' Deployments (by name) to these replicas, and nothing else of them: their templates
+        stay as they were applied, and no field the API server defaulted becomes the operator's (Argo Rollouts'
+        scaleReplicaSet). A kept revision deleted by hand stays deleted: it is history, not the target."""
+        writes = 0
+        for name, count in sorted(replicas.items()):
+            current = observed.children.get(("Deployment", name))
+            if current is None or (current.get("spec") or {}).get("replicas") == count:
+                continue
+            try:
+                scaled = self._client.patch(DEPLOYMENT, key[0], name, {"spec": {"replicas": count}},
+                                            field_manager=FIELD_MANAGER)
+            except NotFound:
+                self._cache.forget("Deployment", key, name)
+                continue
+            self._cache.put(scaled, whole=True)
+            writes += 1
+        return writes
 
     def prune(self, key: Key, uid: str | None, desired: list[Desired], observed: Observed, kept: set[str]) -> int:
         """Delete owned children the spec no longer produces; a revision's, once the rollout lets it go."""

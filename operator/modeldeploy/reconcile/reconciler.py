@@ -30,7 +30,7 @@ from .metrics import OperatorMetrics
 from .needs import SecretGetter, unavailable
 from .observed import Key, Observed, ObservedCache
 from .redact import redact
-from .revisions import kept_deployment, observe as observe_revisions, pods_of, revision_md, target_of
+from .revisions import observe as observe_revisions, pods_of, revision_md, target_of
 
 log = logging.getLogger("modeldeploy.reconcile")
 
@@ -200,8 +200,10 @@ class Reconciler:
         observed = self._cache.snapshot(key)
         plan, target = self._plan(key, body, parsed, observed)
         kept = self._kept(md, plan, observed)
-        desired = self._desired(key, body, parsed, plan, target, observed, kept)
+        desired = self._desired(key, body, parsed, plan, target, observed)
         writes, apply_error = self._children.apply(key, desired, observed)
+        if apply_error is None:
+            writes += self._children.scale(key, self._kept_replicas(plan, target, observed, kept), observed)
         if writes:
             observed = self._cache.snapshot(key)  # with what the writes returned
         if apply_error is not None:
@@ -263,19 +265,17 @@ class Reconciler:
         return plan, target
 
     def _desired(self, key: Key, body: dict, parsed: Parsed, plan: rollout.Plan, target: Target,
-                 observed: Observed, kept: set[str]) -> list[Desired]:
-        """The children of this layout: each revision at its share, the Services routed as the plan says."""
+                 observed: Observed) -> list[Desired]:
+        """The target revision's children and the shared ones, the Services routed as the plan says (the other
+        revisions are only scaled: `_kept_replicas`)."""
         _, wholes = observe_revisions(observed)
-        others = tuple(sorted((rev, wholes[rev]["metadata"].get("resourceVersion"), count)
-                              for rev, count in plan.replicas.items()
-                              if rev != target.name and rev in wholes and rev in kept))
         stable = plan.state.stable or target.name
         weights = plan.route_weights or {stable: 100}
         # The generation is in the key: a spec edit that touches neither the pods nor the counts
         # (an autoscaler's behavior, a network policy) still changes the shared children.
         generation = body["metadata"].get("generation")
         layout = (body["metadata"].get("uid"), generation, parsed.options, parsed.secrets, parsed.template_hash, target,
-                  plan.replicas.get(target.name, 0), others, plan.service_revision, plan.preview_revision,
+                  plan.replicas.get(target.name, 0), plan.service_revision, plan.preview_revision,
                   tuple(sorted(weights.items())))
         held = self._built.get(key)
         if held is not None and held[0] == layout and generation:
@@ -286,11 +286,17 @@ class Reconciler:
                                  replicas=plan.replicas.get(target.name, 0), number=target.number,
                                  smoke_gate=None if live is None else n.has_smoke_gate(
                                      ((live.get("spec") or {}).get("template") or {}).get("spec") or {}))
-        objects += [kept_deployment(wholes[rev], count) for rev, _, count in others]
         objects += build_shared(md, parsed.options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
         desired = [owned(obj, md, body) for obj in objects]
         self._built[key] = (layout, desired)
         return desired
+
+    @staticmethod
+    def _kept_replicas(plan: rollout.Plan, target: Target, observed: Observed, kept: set[str]) -> dict[str, int]:
+        """The other revisions' Deployments at the replicas the rollout gives them, by Deployment name."""
+        _, wholes = observe_revisions(observed)
+        return {wholes[rev]["metadata"]["name"]: count for rev, count in plan.replicas.items()
+                if rev != target.name and rev in wholes and rev in kept}
 
     @staticmethod
     def _kept(md: ModelDeployment, plan: rollout.Plan, observed: Observed) -> set[str]:

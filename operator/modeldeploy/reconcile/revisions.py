@@ -8,11 +8,10 @@ name ("v3", then "v3-2"...) and the next number.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 
-from ..api import GROUP, ModelDeployment, parse_model_deployment
+from ..api import ModelDeployment, parse_model_deployment
 from ..builders import naming as n
 from ..rollout import PodView, RevisionView, Target
 from .observed import Observed, full_object
@@ -85,28 +84,6 @@ def target_of(md: ModelDeployment, template_hash: str, revisions: list[RevisionV
     return Target(name, template_hash, number, md.spec.model.version)
 
 
-def kept_deployment(observed: dict, replicas: int) -> dict:
-    """An existing revision's Deployment as it is, at the replicas the rollout asks: its template is never
-    rebuilt (a template change would roll its pods in place, outside the rollout)."""
-    meta = observed["metadata"]
-    ours = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(f"{GROUP}/")}
-    spec = observed.get("spec") or {}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "labels": dict(meta.get("labels") or {}),
-                     "annotations": {k: v for k, v in ours.items() if not k.endswith("/applied-sha256")}},
-        "spec": {
-            "replicas": replicas,
-            "revisionHistoryLimit": spec.get("revisionHistoryLimit", 0),
-            "progressDeadlineSeconds": spec.get("progressDeadlineSeconds", 600),
-            "selector": copy.deepcopy(spec.get("selector")),
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-            "template": copy.deepcopy(spec.get("template")),
-        },
-    }
-
-
 def revision_md(md: ModelDeployment, recorded: str) -> ModelDeployment:
     """The ModelDeployment an older revision served: today's spec with that revision's serving parts."""
     spec = {**md.spec.to_wire(), **json.loads(recorded)}
@@ -118,4 +95,4 @@ def pods_of(observed: Observed, revs: set[str]) -> tuple[dict, ...]:
     return tuple(p for p in observed.pods if (p["metadata"].get("labels") or {}).get(n.REVISION_LABEL) in revs)
 
 
-__all__ = ["kept_deployment", "not_ready_models", "observe", "pod_view", "pods_of", "target_of"]
+__all__ = ["not_ready_models", "observe", "pod_view", "pods_of", "target_of"]
