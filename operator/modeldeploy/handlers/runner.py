@@ -336,7 +336,7 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
     # The loop's own blocking calls (discovery, relists, the API probe) run here; reconciles run in the
     # queue's workers, below.
     asyncio.get_running_loop().set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="resync"))
+        concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="resync"))
     metrics = OperatorMetrics()
     client = client or KubeClient.from_environment(on_write=metrics.count_write)
     controller = Controller(options, client, metrics)
