@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeldeploy.autoscale.targets import parse_time
+from modeldeploy.timestamps import epoch as parse_time
 from modeldeploy.clients.triton_metrics import scrape
 from modeldeploy_runtime.triton_process import prepare_backends, triton_home
 from support.cluster import infer

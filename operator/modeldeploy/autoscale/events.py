@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from ..api import API_VERSION, KIND
-from .targets import Target, format_time
+from ..timestamps import iso
+from .targets import Target
 
 COMPONENT = "modeldeploy-autoscaler"
 
 
 def scale_event(target: Target, reason: str, message: str, warning: bool, now: float, instance: str) -> dict:
     """A core/v1 Event on the ModelDeployment, e.g. reason ScaledUp, "scaled 2 → 4: queue time 180ms > ..."."""
-    at = format_time(now)
+    at = iso(now)
     return {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"generateName": f"{target.name}.", "namespace": target.namespace},

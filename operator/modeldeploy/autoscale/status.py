@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..api import AutoscalingStatus
 from ..clients.quantity import quantity_value
 from .decide import Decision, format_value
-from .targets import format_time
+from ..timestamps import iso
 
 
 def autoscaling_status(engine: str, metric: str, target: str, decision: Decision | None = None, *,
@@ -31,7 +31,7 @@ def autoscaling_status(engine: str, metric: str, target: str, decision: Decision
             else last_scale_time
         capacity = decision.state.capacity if decision.state.capacity is not None else capacity
     if last_scale_time is not None:
-        fields["last_scale_time"] = format_time(last_scale_time)
+        fields["last_scale_time"] = iso(last_scale_time)
     if capacity is not None:
         fields["capacity_per_replica"] = round(capacity, 1)
     return AutoscalingStatus(**fields).to_wire()

@@ -6,11 +6,11 @@ the loop in the operator, in the loopback harness and in tests.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..api import InvalidSpec, parse_model_deployment
+from ..timestamps import epoch
 from .decide import Pod, Settings
 
 
@@ -39,19 +39,6 @@ class Target:
         return self.namespace, self.name
 
 
-def parse_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def format_time(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _condition(status: dict, kind: str) -> dict:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
 
@@ -64,10 +51,10 @@ def pod_view(pod: dict) -> TargetPod:
     is_ready = status.get("phase") == "Running" and ready.get("status") == "True"
     unschedulable = None
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-        unschedulable = parse_time(scheduled.get("lastTransitionTime")) or 0.0
+        unschedulable = epoch(scheduled.get("lastTransitionTime")) or 0.0
     # creationTimestamp when the cache keeps it; the kubelet's startTime is the next best.
-    created = parse_time(meta.get("creationTimestamp")) or parse_time(status.get("startTime"))
-    ready_at = parse_time(ready.get("lastTransitionTime")) if is_ready else None
+    created = epoch(meta.get("creationTimestamp")) or epoch(status.get("startTime"))
+    ready_at = epoch(ready.get("lastTransitionTime")) if is_ready else None
     startup = ready_at - created if ready_at is not None and created is not None and ready_at >= created else None
     return TargetPod(Pod(meta.get("name", "?"), is_ready, unschedulable, startup, created), status.get("podIP"))
 
@@ -105,7 +92,7 @@ class Targets:
                 pods=tuple(pod_view(p) for p in self._pods_of(body) if not (p.get("metadata") or {})
                            .get("deletionTimestamp")),
                 target_text=target_text,
-                last_scale_time=parse_time(remembered.get("lastScaleTime")),
+                last_scale_time=epoch(remembered.get("lastScaleTime")),
                 capacity=remembered.get("capacityPerReplica"),
             ))
         for stale in set(self._parsed) - seen:

@@ -8,7 +8,6 @@ more), so a burst of edits converges on the last one with no races.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from ..builders import (BuildOptions, SecretRevisions, build_revision, build_sha
 from ..builders import naming as n
 from ..clients import ApiError, KubeClient
 from ..rollout import IntervalVerdict, Target
+from ..timestamps import iso
 from .children import Children, Desired, owned
 from .conditions import Facts, compute_status, status_patch
 from .events import EventPoster, build_event, transition_event
@@ -96,11 +96,6 @@ class Outcome:
     writes: int = 0
     retry_after: float | None = None  # a failure's backoff: nothing for this ModelDeployment before then
     requeue_after: float | None = None  # a rollout's next moment (a pause ends, a deadline falls): look again
-
-
-def utcnow(at: float | None = None) -> str:
-    moment = datetime.datetime.now(datetime.UTC) if at is None else datetime.datetime.fromtimestamp(at, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reconciler:
@@ -380,7 +375,7 @@ class Reconciler:
 
     def _finish(self, body: dict, facts: Facts) -> int:
         """The one place status is written: only when it changed, then one Event per transition."""
-        now = utcnow(self._clock())
+        now = iso(self._clock())
         status, transitions = compute_status(facts, body.get("status"), now)
         patch = status_patch(body.get("status"), status)
         meta = body["metadata"]

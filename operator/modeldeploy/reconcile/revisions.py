@@ -8,11 +8,11 @@ name ("v3", then "v3-2"...) and the next number.
 
 from __future__ import annotations
 
-import datetime
 import json
 
 from ..api import ModelDeployment, parse_model_deployment
 from ..builders import naming as n
+from ..timestamps import epoch
 from ..rollout import PodView, RevisionView, Target
 from .observed import Observed, full_object
 from .pods import Finding, diagnose, not_ready_models
@@ -29,19 +29,12 @@ def pod_view(pod: dict) -> PodView:
     return PodView(
         name=meta["name"],
         ready=(conditions.get("Ready") or {}).get("status") == "True",
-        ready_since=_epoch((conditions.get("Ready") or {}).get("lastTransitionTime")),
+        ready_since=epoch((conditions.get("Ready") or {}).get("lastTransitionTime")),
         terminating=bool(meta.get("deletionTimestamp")),
         unschedulable=scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable",
         smoke=None if smoke is None else smoke.get("status") == "True",
         failure=None if finding is None or finding.reason == "Unschedulable" else f"{finding.reason}: {finding.message}",
     )
-
-
-def _epoch(text: str | None) -> float | None:
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
-    except ValueError:
-        return None
 
 
 def observe(observed: Observed) -> tuple[list[RevisionView], dict[str, dict]]:

@@ -6,7 +6,8 @@ returns; nothing here talks to the Kubernetes API.
 
 from .analysis import IntervalVerdict, Window, judge
 from .budget import Budget, allocate, canary_pods, routed_pods
-from .plan import ABORT, PROMOTE, PROMOTE_FULL, RETRY, Event, Inputs, Plan, epoch, iso
+from ..timestamps import epoch, iso
+from .plan import ABORT, PROMOTE, PROMOTE_FULL, RETRY, Event, Inputs, Plan
 from .step import step
 from .views import PodView, RevisionView, Target
 

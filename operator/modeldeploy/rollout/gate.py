@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ..api import ModelDeployment
 from ..builders import naming as n
 from ..clients import ApiError, Conflict, KubeClient, NotFound
+from ..timestamps import iso
 from ..clients.permissions import POD
 
 log = logging.getLogger("modeldeploy.rollout.gate")
@@ -103,7 +104,7 @@ class SmokeGate:
         """Set the gate's condition in the pod's status, keeping the kubelet's own conditions."""
         condition = {"type": n.SMOKE_CONDITION, "status": "True" if ok else "False",
                      "reason": "SmokePassed" if ok else "SmokeFailed", "message": message[:1000],
-                     "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                     "lastTransitionTime": iso(time.time())}
         for _ in range(5):
             try:
                 pod = self._client.get(POD, namespace, name)

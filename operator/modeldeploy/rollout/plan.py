@@ -4,10 +4,10 @@ requests a user may make of it (`modeldeploy rollout promote|abort|retry`)."""
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from dataclasses import dataclass, field
 
 from ..api import Rollout, RolloutStatus
+from ..timestamps import epoch, iso  # noqa: F401 - the rollout's times, for step.py
 from .analysis import IntervalVerdict
 from .views import RevisionView, Target
 
@@ -55,16 +55,3 @@ def replace(obj, **changes):  # noqa: ANN001, ANN201 - frozen dataclasses and fr
     if dataclasses.is_dataclass(obj):
         return dataclasses.replace(obj, **changes)
     return obj.model_copy(update=changes)
-
-
-def iso(t: float, millis: bool = False) -> str:
-    moment = datetime.datetime.fromtimestamp(t, datetime.UTC)
-    if millis:  # for a duration measured from it: whole seconds would add up to a second to it
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

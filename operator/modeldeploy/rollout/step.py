@@ -9,8 +9,10 @@ the middle of a step therefore resumes from what the status says.
 from __future__ import annotations
 
 from ..api.base import duration_seconds
+from ..timestamps import epoch, iso
 from .budget import Budget, allocate, canary_pods, ready_share, routed_pods
-from .plan import ABORT, PROMOTE, PROMOTE_FULL, RETRY, Event, Inputs, Plan, epoch, iso, replace
+from .messages import deadline_reason, step_message
+from .plan import ABORT, PROMOTE, PROMOTE_FULL, RETRY, Event, Inputs, Plan, replace
 
 # An HTTPRoute sends to a revision's Service as soon as it names it: weight goes to pods only once they
 # have been Ready this long, so their endpoints have reached the routers (kube-proxy and the gateway).
@@ -201,11 +203,12 @@ class _Stepper:
                 return self._abort(stable, f"no analysis interval with at least {self.spec.analysis.min_requests} "
                                            f"requests within progressDeadline {self.spec.progress_deadline}")
         elif self._deadline_passed():
-            return self._abort(stable, self._deadline_reason())
+            return self._abort(stable, deadline_reason(self.spec, self.revs.get(self.inp.target.name)))
         roles = {name: "Superseded" if r.live else "Old" for name, r in self.revs.items()}
         roles[stable], roles[target.name] = "Stable", "Canary"
         self.state = replace(self.state, phase="Paused" if self.spec.paused else "Progressing",
-                             message=self._step_message(label, reached, index, weights))
+                             message=step_message(self.spec, self.state, self.revs.get(target.name), label, reached,
+                                                  index))
         route = {stable: 100 - plan_weights.get(target.name, 0), target.name: plan_weights.get(target.name, 0)} \
             if routed else None
         self._promote_waits()
@@ -235,7 +238,7 @@ class _Stepper:
                 self.state = replace(self.state, previous=stable, switched_at=iso(now))
                 return self._complete(stable, replicas, f"revision {target.name} took all traffic", switch=True)
         elif self._deadline_passed():
-            return self._abort(stable, self._deadline_reason())
+            return self._abort(stable, deadline_reason(self.spec, self.revs.get(self.inp.target.name)))
         roles = {name: "Old" for name in self.revs}
         roles[stable], roles[target.name] = "Stable", "Preview"
         waiting = "waiting for `modeldeploy rollout promote`" if reached and not self.spec.blue_green.auto_promote \
@@ -264,7 +267,7 @@ class _Stepper:
             return self._complete(stable, replicas, f"revision {target.name} recreated; outage "
                                                     f"{self.state.outage_seconds or 0:.1f}s")
         if self._deadline_passed():
-            return self._abort(stable, self._deadline_reason())
+            return self._abort(stable, deadline_reason(self.spec, self.revs.get(self.inp.target.name)))
         roles = {name: "Old" for name in self.revs}
         roles[stable], roles[target.name] = "Stable", "Canary"
         self.state = replace(self.state, phase="Progressing", message=(
@@ -341,12 +344,6 @@ class _Stepper:
         self.wakeups.append(due)
         return False
 
-    def _deadline_reason(self) -> str:
-        canary = self.revs.get(self.inp.target.name)
-        short = canary is not None and any(p.unschedulable for p in canary.pods)
-        return (f"not serving within progressDeadline {self.spec.progress_deadline}"
-                + (": its pods are unschedulable (not enough GPUs)" if short else ""))
-
     def _count_verdicts(self) -> None:
         held = self.state.last_interval
         # Compared in whole milliseconds, as stored, so a verdict is counted once; a value in whole seconds (an
@@ -378,21 +375,6 @@ class _Stepper:
             share = 0 if routable == 0 else asked if routable >= want else round(asked * routable / want)
             return {stable: 100 - share, target: share}
         return ready_share(self.revs.values(), None)
-
-    def _step_message(self, label: str, reached: bool, index: int, weights: list[int]) -> str:
-        if self.spec.paused:
-            return f"{label}: paused (spec.rollout.paused)"
-        if not reached:
-            canary = self.revs.get(self.inp.target.name)
-            short = sum(p.unschedulable for p in canary.pods) if canary else 0
-            return f"{label}: waiting for the canary's pods to serve" + (
-                f"; {short} unschedulable (not enough GPUs)" if short else "")
-        pause = self.spec.steps[index].pause if index < len(self.spec.steps) else "0s"
-        if pause is None:
-            return f"{label}: waiting for `modeldeploy rollout promote`"
-        if self.spec.analysis.require_traffic and not self.state.passed_intervals:
-            return f"{label}: waiting for an analysis interval with traffic"
-        return f"{label}: holding {pause}"
 
     def _serving(self, stable: str) -> set[str] | None:
         return {stable} if self.spec.strategy == "BlueGreen" else None
