@@ -30,7 +30,7 @@ from .metrics import OperatorMetrics
 from .needs import SecretGetter, unavailable
 from .observed import Key, Observed, ObservedCache
 from .redact import redact
-from .revisions import observe as observe_revisions, pods_of, revision_md, target_of
+from .revisions import Observation, pods_of, revision_md, target_of
 
 log = logging.getLogger("modeldeploy.reconcile")
 
@@ -192,24 +192,24 @@ class Reconciler:
             writes = self._finish(body, Facts(generation, spec_error=redact(str(err))))
             return Outcome("invalid", writes)
         md = parsed.md
-        observed = self._cache.snapshot(key)
-        plan, target = self._plan(key, body, parsed, observed)
-        kept = self._kept(md, plan, observed)
-        desired = self._desired(key, body, parsed, plan, target, observed)
-        writes, apply_error = self._children.apply(key, desired, observed)
+        seen = Observation.of(self._cache.snapshot(key))
+        plan, target = self._plan(key, body, parsed, seen)
+        kept = self._kept(md, plan, seen)
+        desired = self._desired(key, body, parsed, plan, target, seen)
+        writes, apply_error = self._children.apply(key, desired, seen.observed)
         if apply_error is None:
-            writes += self._children.scale(key, self._kept_replicas(plan, target, observed, kept), observed)
+            writes += self._children.scale(key, self._kept_replicas(plan, target, seen, kept), seen.observed)
         if writes:
-            observed = self._cache.snapshot(key)  # with what the writes returned
+            seen = Observation.of(self._cache.snapshot(key))  # with what the writes returned
         if apply_error is not None:
             writes += self._finish(body, Facts(generation, apply_error=apply_error))
             return Outcome("rejected", writes)
-        pruned = self._children.prune(key, body["metadata"].get("uid"), desired, observed, kept)
+        pruned = self._children.prune(key, body["metadata"].get("uid"), desired, seen.observed, kept)
         if pruned:
             writes += pruned
-            observed = self._cache.snapshot(key)
-        writes += self._finish(body, self._facts(key, parsed, generation, plan, observed))
-        self._watch(key, md, plan, target, observed)
+            seen = Observation.of(self._cache.snapshot(key))
+        writes += self._finish(body, self._facts(key, parsed, generation, plan, seen))
+        self._watch(key, md, plan, target, seen)
         return Outcome("applied" if writes else "unchanged", writes, requeue_after=plan.requeue_after)
 
     def set_options(self, options: BuildOptions) -> None:
@@ -245,9 +245,9 @@ class Reconciler:
 
     # -- the rollout ----------------------------------------------------------------------------------
 
-    def _plan(self, key: Key, body: dict, parsed: Parsed, observed: Observed) -> tuple[rollout.Plan, Target]:
+    def _plan(self, key: Key, body: dict, parsed: Parsed, seen: Observation) -> tuple[rollout.Plan, Target]:
         md = parsed.md
-        views, _ = observe_revisions(observed)
+        views = seen.revisions
         target = target_of(md, parsed.template_hash, views)
         state = RolloutStatus.model_validate((body.get("status") or {}).get("rollout") or {})
         verdicts = self._analyst.verdicts(key, target.name) if self._analyst else ()
@@ -260,10 +260,10 @@ class Reconciler:
         return plan, target
 
     def _desired(self, key: Key, body: dict, parsed: Parsed, plan: rollout.Plan, target: Target,
-                 observed: Observed) -> list[Desired]:
+                 seen: Observation) -> list[Desired]:
         """The target revision's children and the shared ones, the Services routed as the plan says (the other
         revisions are only scaled: `_kept_replicas`)."""
-        _, wholes = observe_revisions(observed)
+        wholes = seen.wholes
         stable = plan.state.stable or target.name
         weights = plan.route_weights or {stable: 100}
         # The generation is in the key: a spec edit that touches neither the pods nor the counts
@@ -287,34 +287,34 @@ class Reconciler:
         return desired
 
     @staticmethod
-    def _kept_replicas(plan: rollout.Plan, target: Target, observed: Observed, kept: set[str]) -> dict[str, int]:
+    def _kept_replicas(plan: rollout.Plan, target: Target, seen: Observation, kept: set[str]) -> dict[str, int]:
         """The other revisions' Deployments at the replicas the rollout gives them, by Deployment name."""
-        _, wholes = observe_revisions(observed)
+        wholes = seen.wholes
         return {wholes[rev]["metadata"]["name"]: count for rev, count in plan.replicas.items()
                 if rev != target.name and rev in wholes and rev in kept}
 
     @staticmethod
-    def _kept(md: ModelDeployment, plan: rollout.Plan, observed: Observed) -> set[str]:
+    def _kept(md: ModelDeployment, plan: rollout.Plan, seen: Observation) -> set[str]:
         """Revisions never pruned now: those the rollout uses, and the newest others up to the history limit."""
-        views, _ = observe_revisions(observed)
+        views = seen.revisions
         busy = set(plan.keep) | {rev for rev, count in plan.replicas.items() if count > 0} | \
             {v.name for v in views if v.live or v.terminating}
         history = sorted((v for v in views if v.name not in busy), key=lambda v: v.number, reverse=True)
         return busy | {v.name for v in history[:md.spec.rollout.revision_history_limit]}
 
     def _watch(self, key: Key, md: ModelDeployment, plan: rollout.Plan, target: Target,
-               observed: Observed) -> None:
+               seen: Observation) -> None:
         """Hand new pods to the smoke gate and a rolling-out revision to the analysis."""
         if self._gate is not None:
-            self._gate.check(key, self._revision_specs(key, md, target, observed), observed.pods)
+            self._gate.check(key, self._revision_specs(key, md, target, seen), seen.observed.pods)
         if self._analyst is not None:
             canary = plan.state.canary if plan.state.phase in ("Progressing", "Paused") else None
-            self._analyst.follow(key, md, canary, plan.state.stable, observed.pods)
+            self._analyst.follow(key, md, canary, plan.state.stable, seen.observed.pods)
 
     def _revision_specs(self, key: Key, md: ModelDeployment, target: Target,
-                        observed: Observed) -> dict[str, ModelDeployment]:
+                        seen: Observation) -> dict[str, ModelDeployment]:
         """Each revision as the ModelDeployment it serves (its own model config), for its pods' smoke."""
-        _, wholes = observe_revisions(observed)
+        wholes = seen.wholes
         held = self._revision_mds.setdefault(key, {})
         specs = {target.name: md}
         for rev, whole in wholes.items():
@@ -335,9 +335,9 @@ class Reconciler:
 
     # -- status -------------------------------------------------------------------------------------
 
-    def _facts(self, key: Key, parsed: Parsed, generation: int, plan: rollout.Plan, observed: Observed) -> Facts:
+    def _facts(self, key: Key, parsed: Parsed, generation: int, plan: rollout.Plan, seen: Observation) -> Facts:
         md, addresses = parsed.md, parsed.addresses
-        views, _ = observe_revisions(observed)
+        views = seen.revisions
         by_name = {v.name: v for v in views}
         stable = plan.state.stable
         serving_revs = {plan.service_revision} if plan.service_revision else set(by_name)
@@ -363,13 +363,13 @@ class Reconciler:
             stable=stable, stable_version=stable_view.version if stable_view else md.spec.model.version,
             created=stable_view is not None,
             serving=sum(v.ready for v in views if v.name in serving_revs),
-            pods=pods_of(observed, {stable} if stable else set()),
+            pods=pods_of(seen.observed, {stable} if stable else set()),
             replicas=sum(v.live for v in views),
             revisions=tuple(revisions),
             rollout=plan.state.to_wire(),
             progress=plan.progress, aborted=plan.aborted,
             events=tuple((e.reason, e.message, e.warning) for e in plan.events),
-            autoscaling=self._autoscaling(key, md, observed) if self._autoscaling and md.spec.autoscaling else None,
+            autoscaling=self._autoscaling(key, md, seen.observed) if self._autoscaling and md.spec.autoscaling else None,
             unavailable=unavailable(md, parsed.options, self._secrets),
         )
 

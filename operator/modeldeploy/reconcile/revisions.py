@@ -9,6 +9,7 @@ name ("v3", then "v3-2"...) and the next number.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from ..api import ModelDeployment, parse_model_deployment
 from ..builders import naming as n
@@ -65,6 +66,21 @@ def observe(observed: Observed) -> tuple[list[RevisionView], dict[str, dict]]:
     return views, objects
 
 
+@dataclass(frozen=True)
+class Observation:
+    """What one pass reads of the cache: the children and pods, the revisions with their pods, and each
+    revision's whole Deployment (decompressed once per read, not once per use)."""
+
+    observed: Observed
+    revisions: tuple[RevisionView, ...]
+    wholes: dict[str, dict]
+
+    @classmethod
+    def of(cls, observed: Observed) -> Observation:
+        views, wholes = observe(observed)
+        return cls(observed, tuple(views), wholes)
+
+
 def target_of(md: ModelDeployment, template_hash: str, revisions: list[RevisionView]) -> Target:
     for rev in revisions:
         if rev.hash == template_hash:
@@ -88,4 +104,4 @@ def pods_of(observed: Observed, revs: set[str]) -> tuple[dict, ...]:
     return tuple(p for p in observed.pods if (p["metadata"].get("labels") or {}).get(n.REVISION_LABEL) in revs)
 
 
-__all__ = ["not_ready_models", "observe", "pod_view", "pods_of", "target_of"]
+__all__ = ["Observation", "not_ready_models", "observe", "pod_view", "pods_of", "target_of"]
