@@ -14,9 +14,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current code")
 
 
-# The files that take longest, longest first (measured with --durations): the workers take whole files in collection order (--dist loadfile with
-# --no-loadscope-reorder, scripts/test; xdist otherwise puts the files with most tests first, and the one-test
-# benchmark files last), so a long file taken last would run alone at the end while the other workers sit idle.
+# The files that take longest, longest first (as --durations measured them): the workers take whole files in
+# collection order (--dist loadfile with --no-loadscope-reorder, scripts/test; xdist otherwise puts the files with
+# most tests first, and the one-test benchmark files last), so a long file taken last would run alone at the end
+# while the other workers sit idle.
 LONGEST_FIRST = ("test_harness_rollouts.py", "test_operator_resilience.py", "test_benchmark_rollouts.py",
                  "test_benchmark_serving_throughput.py", "test_operator.py", "test_harness_autoscaling.py",
                  "test_local_strictness.py", "test_package_torch_files.py", "test_rollout_commands.py",
