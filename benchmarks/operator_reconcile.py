@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -141,6 +142,20 @@ def run_one(kind: str, latency_crs: int, scale_crs: int, resync: float) -> dict:
             time.sleep(2 * resync)
             scale_tick_cpu_ms = (cpu(proc) - mark_cpu) * 1000 / (2 * scale_crs)
             scale_idle_writes = len(api.write_log()) - mark_writes
+            rss_at_scale = proc.memory_info().rss / MiB
+            restart = {}
+            if kind == "modeldeploy":
+                # A restart at this size: the full listing of every watched kind, then a pass over every
+                # ModelDeployment from the cache; it must write nothing.
+                step(f"{kind}: restarting with {scale_crs} ModelDeployments (a full relist)")
+                op.stop()
+                mark_writes, started = len(api.write_log()), time.monotonic()
+                op.start()
+                wait_for(lambda: re.search(r"^modeldeploy_cache_synced 1\.0$", op.metrics(), re.M), timeout=1800,
+                         interval=0.1, what="the restarted operator's cache synced")
+                restart = {"relist_seconds": round(time.monotonic() - started, 1)}
+                settle(api, quiet=2.0)
+                restart["writes_per_restart"] = len(api.write_log()) - mark_writes
             return {
                 "operator": kind,
                 "create_cpu_ms": round(create_cpu_ms, 2),
@@ -153,8 +168,9 @@ def run_one(kind: str, latency_crs: int, scale_crs: int, resync: float) -> dict:
                 "latency_p99_ms": round(sorted(latencies)[max(0, int(len(latencies) * 0.99) - 1)] * 1000, 1),
                 "emulator_request_ms": round(per_request_ms, 2),
                 "rss_idle_mib": round(idle_rss, 1),
-                "rss_at_scale_mib": round(proc.memory_info().rss / MiB, 1),
+                "rss_at_scale_mib": round(rss_at_scale, 1),
                 "crs_at_scale": scale_crs,
+                **restart,
             }
         finally:
             op.close()
@@ -178,7 +194,7 @@ def main() -> None:
     keys = [k for k in ours if k != "operator"]
     print(f"{'figure':<28}{'minimal kopf':>16}{'modeldeploy':>16}")
     for key in keys:
-        print(f"{key:<28}{str(floor[key]):>16}{str(ours[key]):>16}")
+        print(f"{key:<28}{str(floor.get(key, '—')):>16}{str(ours[key]):>16}")
     print(f"{'latency p50 ratio':<28}{'':>16}{ratio:>16.2f}")
     figures = {
         "latency_p50_over_floor": Figure(ratio, "lower", "CR created → its children applied, p50, over the kopf floor's"),

@@ -25,11 +25,12 @@ import kopf
 from modeldeploy_runtime.smoke import smoke
 from prometheus_client import start_http_server
 
-from ..builders import BuildOptions, keda_hpa_name
+from ..builders import BuildOptions
 from ..clients import ApiError, KubeClient
 from ..api import ModelDeployment
-from ..autoscale import AutoscaleLoop, AutoscalerMetrics, Targets, autoscaling_status, scale_event
-from ..autoscale.status import hpa_current_value
+from ..autoscale import AutoscaleLoop, AutoscalerMetrics, Targets, scale_event
+from ..reconcile.autoscaling import autoscaling_view
+from ..reconcile.needs import waiting_for_an_optional_api
 from ..builders import api_key_from_secret, api_key_headers
 from ..clients import NotFound
 from ..clients.errors import Retryable
@@ -104,26 +105,7 @@ class Controller:
         return api_key_headers(key, "http") if key else None
 
     def autoscaling_status(self, key: tuple[str, str], md: ModelDeployment, observed: Observed) -> dict | None:
-        scaling = md.spec.autoscaling
-        if scaling is None:
-            return None
-        if scaling.engine == "builtin":
-            status = self.autoscaler.status_of(*key)
-            if status is None:
-                # No decision since this operator started: what the API holds stands (a restart writes
-                # nothing and loses no lastScaleTime or capacity), unless it speaks of another setting.
-                held = ((observed.md or {}).get("status") or {}).get("autoscaling") or {}
-                if (held.get("engine"), held.get("metric"), held.get("target")) == \
-                        ("builtin", scaling.metric, str(scaling.target)):
-                    return held
-                return autoscaling_status("builtin", scaling.metric, str(scaling.target))
-            return status
-        # Engine hpa: the operator's own HPA. Engine keda: the HPA KEDA makes for the ScaledObject.
-        name = md.name if scaling.engine == "hpa" else keda_hpa_name(md)
-        hpa = (observed.children.get(("HorizontalPodAutoscaler", name)) or {}).get("status") or {}
-        return autoscaling_status(scaling.engine, scaling.metric, str(scaling.target),
-                                  current_value=hpa_current_value(hpa, scaling.metric, adapter=scaling.engine == "hpa"),
-                                  desired_replicas=hpa.get("desiredReplicas"))
+        return autoscaling_view(md, observed, self.autoscaler.status_of(*key))
 
     def _autoscaled(self) -> list:
         """The builtin autoscaler's targets: none before the cache is whole, none on a standby."""
@@ -157,16 +139,6 @@ class Controller:
             self.reconciler.set_options(options)
             for key in self.cache.md_keys():  # now, not at the next resync: an HTTPRoute or ScaledObject is due
                 self.queue.add(key)
-
-    def _waiting_for_an_optional_api(self) -> bool:
-        """Some ModelDeployment asks for KEDA or the Gateway API, which the cluster lacked at the last look."""
-        for body in self.cache.md_bodies():
-            spec = body.get("spec") or {}
-            if not self.build_options.keda_available and (spec.get("autoscaling") or {}).get("engine") == "keda":
-                return True
-            if not self.build_options.gateway_available and (spec.get("rollout") or {}).get("trafficRouting"):
-                return True
-        return False
 
     def reconcile(self, key: tuple[str, str]) -> None:
         """One pass for one key, and its own next moment into the queue."""
@@ -273,7 +245,7 @@ class Controller:
             if now >= next_resync:
                 next_resync = now + self.options.resync_seconds
                 await asyncio.to_thread(self.probe_api)
-                if self._waiting_for_an_optional_api():
+                if waiting_for_an_optional_api(self.cache.md_bodies(), self.build_options):
                     await asyncio.to_thread(self.discover)  # KEDA or the Gateway API installed since: use it
                 keys.update(self.cache.md_keys())
             kinds = self.relists.due(WATCHED_KINDS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..api import ModelDeployment
 from ..builders import BuildOptions, api_key_problem, autoscaler_unavailable
@@ -22,6 +22,17 @@ def unavailable(md: ModelDeployment, options: BuildOptions, secrets: SecretGette
                 "(httproutes.gateway.networking.k8s.io); until they are installed the canary's weight "
                 "follows its share of pods")
     return None
+
+
+def waiting_for_an_optional_api(bodies: Iterable[dict], options: BuildOptions) -> bool:
+    """Some ModelDeployment asks for KEDA or the Gateway API, which the cluster lacked at the last look."""
+    for body in bodies:
+        spec = body.get("spec") or {}
+        if not options.keda_available and (spec.get("autoscaling") or {}).get("engine") == "keda":
+            return True
+        if not options.gateway_available and (spec.get("rollout") or {}).get("trafficRouting"):
+            return True
+    return False
 
 
 def secret_problem(md: ModelDeployment, secrets: SecretGetter | None) -> str | None:

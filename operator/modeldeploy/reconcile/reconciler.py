@@ -269,8 +269,8 @@ class Reconciler:
         # The generation is in the key: a spec edit that touches neither the pods nor the counts
         # (an autoscaler's behavior, a network policy) still changes the shared children.
         generation = body["metadata"].get("generation")
-        layout = (body["metadata"].get("uid"), generation, parsed.options, parsed.secrets, parsed.template_hash, target,
-                  plan.replicas.get(target.name, 0), plan.service_revision, plan.preview_revision,
+        layout = (body["metadata"].get("uid"), generation, parsed.options, parsed.secrets, parsed.template_hash,
+                  target, plan.replicas.get(target.name, 0), plan.service_revision, plan.preview_revision,
                   tuple(sorted(weights.items())))
         held = self._built.get(key)
         if held is not None and held[0] == layout and generation:
@@ -281,7 +281,8 @@ class Reconciler:
                                  replicas=plan.replicas.get(target.name, 0), number=target.number,
                                  smoke_gate=None if live is None else n.has_smoke_gate(
                                      ((live.get("spec") or {}).get("template") or {}).get("spec") or {}))
-        objects += build_shared(md, parsed.options, active=plan.service_revision, preview=plan.preview_revision, weights=weights)
+        objects += build_shared(md, parsed.options, active=plan.service_revision, preview=plan.preview_revision,
+                                weights=weights)
         desired = [owned(obj, md, body) for obj in objects]
         self._built[key] = (layout, desired)
         return desired
