@@ -53,6 +53,8 @@ async def _start(settings: kopf.OperatorSettings, **_: object) -> None:
     configure(settings, _options)
     settings.peering = peering
     start_http_server(_options.metrics_port, addr=_options.bind_address, registry=_metrics.registry)
+    await asyncio.to_thread(_controller.first_listing)  # before kopf's watches start: "has synced"
+    _controller.mark_synced()
     _tasks.append(asyncio.create_task(_controller.resync_forever(), name="modeldeploy resync"))
     _controller.start_workers()
 

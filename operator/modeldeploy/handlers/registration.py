@@ -18,18 +18,16 @@ if TYPE_CHECKING:
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED.items())
 
+
 def register(registry: kopf.OperatorRegistry, controller: "Controller") -> None:
     # The same credentials as the KubeClient: in-cluster, else KUBECONFIG, through the official client.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="modeldeployment")(controller.on_modeldeployment)
-    kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="listed-modeldeployments")(controller.on_listed)
     for kind in (*CHILD_KINDS, *OPTIONAL_CHILD_KINDS, POD):
         # No label filter here: the API server already filters the watch by label, and an object
         # whose labels were changed by hand must still reach the reconciler to be taken back.
         kopf.on.event(kind.group, kind.version, kind.plural, registry=registry,
                       id=f"child-{kind.plural}")(controller.on_child)
-        kopf.index(kind.group, kind.version, kind.plural, registry=registry,
-                   id=f"listed-{kind.plural}")(controller.on_listed)
 
 
 def configure(settings: kopf.OperatorSettings, options: OperatorOptions, *,

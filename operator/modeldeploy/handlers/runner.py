@@ -189,20 +189,50 @@ class Controller:
     # The handlers are async and only touch the cache and the queue (no I/O): most events are the watch
     # echoes of the operator's own writes and end here at once. Reconciles run in the queue's workers.
 
-    async def on_listed(self, body: kopf.Body, **_) -> None:
-        """kopf's index hook: it runs for each object of a first listing before any other handler."""
-        if not self.synced.is_set():
-            obj = dict(body)
-            self.cache.put_md(obj) if obj.get("kind") == MODELDEPLOYMENT.kind else self.cache.put(obj)
-            self.relists.first_listing(str(obj.get("kind")))
+    def first_listing(self) -> None:
+        """Every watched kind listed once into the cache, before any watch starts (an informer's "has synced"):
+        until then a missing child may only be one not listed yet. kopf's index handlers could do this, but
+        kopf wakes every listed object's worker for every object it indexes (five minutes to sync 1,000
+        ModelDeployments); one paged list per kind takes seconds. A kind that fails is listed again."""
+        pending, delay = list(WATCHED_KINDS), 1.0
+        while True:
+            for name in list(pending):
+                try:
+                    items, _ = self._list_kind(name)
+                except NotFound:
+                    pending.remove(name)  # an optional kind whose CRD is not installed: nothing to list
+                    continue
+                except ApiError as err:
+                    log.warning("first listing of %s failed: %s %s; trying again", name, err.status, err.message[:200])
+                    continue
+                for obj in items:
+                    self.cache.put_md(obj) if name == MODELDEPLOYMENT.kind else self.cache.put(obj)
+                if items:
+                    self.relists.first_listing(name)
+                pending.remove(name)
+            if not pending:
+                return
+            time.sleep(delay)
+            delay = min(2 * delay, 30.0)
+
+    def mark_synced(self) -> None:
+        self.relists.synced()
+        self.synced.set()
+        self.metrics.cache_synced.set(1)
+
+    def _list_kind(self, name: str) -> tuple[list[dict], str | None]:
+        kind = KINDS[name]
+        selector = None if kind is MODELDEPLOYMENT else MANAGED_SELECTOR
+        namespaces = [None] if self.options.all_namespaces else list(self.options.namespaces)
+        items: list[dict] = []
+        version: str | None = None
+        for namespace in namespaces:
+            found, version = self.client.list_all(kind, namespace, label_selector=selector)
+            items += found
+        return items, version if len(namespaces) == 1 else None
 
     def _heard(self, event: dict, kind: str) -> None:
         self.metrics.watch_alive()
-        if not self.synced.is_set():
-            # kopf calls event handlers only once every indexed kind is listed: the cache is whole.
-            self.relists.synced()
-            self.synced.set()
-            self.metrics.cache_synced.set(1)
         if event.get("type") is None:
             self.relists.listed(kind)
 
@@ -259,28 +289,21 @@ class Controller:
     def relist(self, kinds: tuple[str, ...]) -> set[tuple[str, str]]:
         """List these kinds afresh and make the cache agree; the ModelDeployments that changed."""
         changed: set[tuple[str, str]] = set()
-        namespaces = [None] if self.options.all_namespaces else list(self.options.namespaces)
         for name in kinds:
-            kind = KINDS[name]
-            selector = None if kind is MODELDEPLOYMENT else MANAGED_SELECTOR
-            items: list[dict] = []
-            version: str | None = None
             try:
-                for namespace in namespaces:
-                    found, version = self.client.list_all(kind, namespace, label_selector=selector)
-                    items += found
+                items, version = self._list_kind(name)
             except NotFound:
                 continue  # an optional kind whose CRD is not installed: nothing to compare
             except ApiError as err:
-                log.warning("relist of %s failed: %s %s", kind.plural, err.status, err.message[:200])
+                log.warning("relist of %s failed: %s %s", KINDS[name].plural, err.status, err.message[:200])
                 self.relists.everything()
                 continue
-            # Several namespaces have no one version to compare with: keep what the lists lack.
-            missed = self.cache.relisted(name, items, version if len(namespaces) == 1 else None)
+            # Several namespaces have no one version to compare with (None): keep what the lists lack.
+            missed = self.cache.relisted(name, items, version)
             self.metrics.relists.labels(kind=name).inc()
             if missed:
                 log.info("relist of %s found what the watch missed for %d ModelDeployment(s)",
-                         kind.plural, len(missed))
+                         KINDS[name].plural, len(missed))
             changed |= missed
         return changed
 
@@ -328,6 +351,8 @@ async def operate(options: OperatorOptions, *, client: KubeClient | None = None,
     identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
     controller.leadership = Leadership(client, options, peered=peered, identity=identity,
                                        every=max(1.0, options.peering_lifetime / 3))
+    await asyncio.to_thread(controller.first_listing)
+    controller.mark_synced()
     resync = asyncio.create_task(controller.resync_forever(), name="modeldeploy resync")
     stop_loops = threading.Event()
     loops = [threading.Thread(target=controller.autoscaler.run, args=(stop_loops,), name="autoscaler", daemon=True),
