@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from urllib.parse import urlsplit
@@ -166,19 +166,29 @@ class KubeClient:
                  label_selector: str | None = None) -> tuple[list[dict], str | None]:
         """Every object of a kind, page by page; and the resourceVersion the list was read at."""
         items: list[dict] = []
-        token, version = None, None
+        version = None
+        for page, at in self.list_pages(kind, namespace, label_selector=label_selector):
+            items += page
+            version = version or at
+        return items, version
+
+    def list_pages(self, kind: Kind, namespace: str | None = None, *,
+                   label_selector: str | None = None) -> Iterator[tuple[list[dict], str | None]]:
+        """Every object of a kind, one page at a time (a caller that stores each page as it comes never holds
+        the whole list: 10,000 Deployments are about a gigabyte as Python objects)."""
+        token = None
         while True:
             page = self.list(kind, namespace, limit=LIST_PAGE, label_selector=label_selector, continue_token=token)
             meta = page.get("metadata") or {}
-            version = version or meta.get("resourceVersion")
-            for item in page.get("items") or []:
+            items = page.get("items") or []
+            for item in items:
                 # List items come without kind; the cache and the reconciler key objects by it.
                 item.setdefault("kind", kind.kind)
                 item.setdefault("apiVersion", kind.api_version)
-                items.append(item)
+            yield items, meta.get("resourceVersion")
             token = meta.get("continue")
             if not token:
-                return items, version
+                return
 
     # -- transport ------------------------------------------------------------------------------------
 

@@ -198,22 +198,33 @@ class Controller:
         while True:
             for name in list(pending):
                 try:
-                    items, _ = self._list_kind(name)
+                    listed = self._store_listing(name)
                 except NotFound:
                     pending.remove(name)  # an optional kind whose CRD is not installed: nothing to list
                     continue
                 except ApiError as err:
                     log.warning("first listing of %s failed: %s %s; trying again", name, err.status, err.message[:200])
                     continue
-                for obj in items:
-                    self.cache.put_md(obj) if name == MODELDEPLOYMENT.kind else self.cache.put(obj)
-                if items:
+                if listed:
                     self.relists.first_listing(name)
                 pending.remove(name)
             if not pending:
                 return
             time.sleep(delay)
             delay = min(2 * delay, 30.0)
+
+    def _store_listing(self, name: str) -> int:
+        """Put every object of a kind into the cache as its pages come; how many there were."""
+        kind = KINDS[name]
+        selector = None if kind is MODELDEPLOYMENT else MANAGED_SELECTOR
+        namespaces = [None] if self.options.all_namespaces else list(self.options.namespaces)
+        count = 0
+        for namespace in namespaces:
+            for items, _ in self.client.list_pages(kind, namespace, label_selector=selector):
+                for obj in items:
+                    self.cache.put_md(obj) if kind is MODELDEPLOYMENT else self.cache.put(obj)
+                count += len(items)
+        return count
 
     def mark_synced(self) -> None:
         self.relists.synced()
