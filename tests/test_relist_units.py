@@ -22,7 +22,7 @@ class Clock:
 def test_the_first_listing_draining_after_sync_is_not_a_relist():
     clock = Clock()
     schedule = RelistSchedule(period_seconds=600, clock=clock)
-    schedule.first_listing("Service")  # kopf's index hook saw Services in the first listing
+    schedule.first_listing("Service")  # the operator's own first listing found Services
     schedule.listed("Service")  # before sync: ignored
     schedule.synced()
     for _ in range(50):

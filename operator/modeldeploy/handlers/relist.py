@@ -29,7 +29,7 @@ class RelistSchedule:
         self._initial: set[str] = set()  # kinds whose first listing had objects: their events drain after sync
 
     def first_listing(self, kind: str) -> None:
-        """An object of a kind's first listing (kopf's index hook, before sync)."""
+        """A kind whose first listing (the operator's own, before kopf's watches start) had objects."""
         self._initial.add(kind)
 
     def synced(self) -> None:
