@@ -183,3 +183,17 @@ def test_a_key_whose_writes_hang_does_not_delay_another_keys_timed_step() -> Non
 def test_fewer_than_one_worker_is_refused() -> None:
     with pytest.raises(ValueError, match="--workers"):
         OperatorOptions(all_namespaces=True, workers=0)
+
+
+@pytest.mark.parametrize("given, env", [(["--workers", "0"], {}), ([], {"MODELDEPLOY_WORKERS": "x"})],
+                         ids=["flag-zero", "env-not-a-number"])
+def test_a_bad_worker_count_is_a_usage_error_naming_the_flag(given: list[str], env: dict[str, str]) -> None:
+    import os
+    import subprocess
+
+    from test_cli_messages import EXE
+
+    proc = subprocess.run([EXE, "operator", "-A", *given], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("modeldeploy operator: error: argument --workers: ")
