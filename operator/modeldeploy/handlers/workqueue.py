@@ -100,6 +100,10 @@ class WorkQueue:
                 return self._clock()
             return self._waiting.get(key)
 
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._dirty) + len(self._waiting)
+
     def _release_due(self) -> None:
         now = self._clock()
         while self._heap and self._heap[0][0] <= now:

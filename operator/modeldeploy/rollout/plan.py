@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..api import Rollout, RolloutStatus
+from ..timestamps import epoch, iso  # noqa: F401 - the rollout's times, for step.py
 from .analysis import IntervalVerdict
 from .views import RevisionView, Target
 
