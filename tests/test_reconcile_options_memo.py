@@ -21,8 +21,8 @@ ROUTED = {"trafficRouting": {"gatewayApi": {"parentRefs": [{"name": "gateway"}]}
 def test_options_changed_mid_pass_are_built_with_by_the_next_pass(apiserver, monkeypatch):
     install_crd(apiserver, "gateway.networking.k8s.io", "httproutes", "HTTPRoute")
     cache = ObservedCache()
-    client = KubeClient(k8s.ApiClient(k8s.Configuration(host=apiserver.url)))
-    reconciler = Reconciler(client, cache, metrics=OperatorMetrics(), options=BuildOptions(gateway_available=False))
+    reconciler = Reconciler(KubeClient(k8s.ApiClient(k8s.Configuration(host=apiserver.url))), cache, metrics=OperatorMetrics(),
+                            options=BuildOptions(gateway_available=False))
     md = quickstart()
     md["spec"]["rollout"] = {**md["spec"].get("rollout", {}), **ROUTED}
     key, _ = cache.put_md(create(apiserver, md))

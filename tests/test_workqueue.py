@@ -65,7 +65,7 @@ def test_delayed_adds_keep_the_earliest_moment() -> None:
     assert queue.get(0) is None and queue.due_at(KEY) is None  # the 30 s and 300 s adds were the same wake-up
 
 
-def test_an_add_now_overtakes_a_delayed_one() -> None:
+def test_an_add_now_overtakes_a_delayed_one_and_discard_forgets_it() -> None:
     clock = Clock()
     queue = WorkQueue(clock)
     queue.add_after(KEY, 60)
@@ -74,6 +74,10 @@ def test_an_add_now_overtakes_a_delayed_one() -> None:
     queue.done(KEY)
     clock.now += 61
     assert queue.get(0) is None  # the add now was that wake-up
+    queue.add_after(OTHER, 5)
+    queue.discard(OTHER)
+    clock.now += 6
+    assert queue.get(0) is None
 
 
 def test_a_sleeping_worker_wakes_for_an_earlier_delayed_add() -> None:

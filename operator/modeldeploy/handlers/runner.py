@@ -20,7 +20,6 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import kopf
 from modeldeploy_runtime.smoke import smoke
@@ -148,6 +147,8 @@ class Controller:
             self.queue.add_after(key, due - time.monotonic())  # backing off: the due retry does the work
             return
         outcome = self.reconciler.reconcile(key)
+        if outcome is None:
+            return
         if outcome.retry_after is not None:
             self.retry_at[key] = time.monotonic() + outcome.retry_after
             self.queue.add_after(key, outcome.retry_after)
@@ -214,11 +215,15 @@ class Controller:
 
     def _store_listing(self, name: str) -> int:
         """Put every object of a kind into the cache as its pages come; how many there were."""
+        kind = KINDS[name]
+        selector = None if kind is MODELDEPLOYMENT else MANAGED_SELECTOR
+        namespaces = [None] if self.options.all_namespaces else list(self.options.namespaces)
         count = 0
-        for items, _ in self._pages(name):
-            for obj in items:
-                self.cache.put_md(obj) if name == MODELDEPLOYMENT.kind else self.cache.put(obj)
-            count += len(items)
+        for namespace in namespaces:
+            for items, _ in self.client.list_pages(kind, namespace, label_selector=selector):
+                for obj in items:
+                    self.cache.put_md(obj) if kind is MODELDEPLOYMENT else self.cache.put(obj)
+                count += len(items)
         return count
 
     def mark_synced(self) -> None:
@@ -226,21 +231,16 @@ class Controller:
         self.synced.set()
         self.metrics.cache_synced.set(1)
 
-    def _pages(self, name: str) -> Iterator[tuple[list[dict], str | None]]:
-        """Every page of a kind in the watched namespaces (only what the operator made, but its own CRs)."""
+    def _list_kind(self, name: str) -> tuple[list[dict], str | None]:
         kind = KINDS[name]
         selector = None if kind is MODELDEPLOYMENT else MANAGED_SELECTOR
-        for namespace in [None] if self.options.all_namespaces else self.options.namespaces:
-            yield from self.client.list_pages(kind, namespace, label_selector=selector)
-
-    def _list_kind(self, name: str) -> tuple[list[dict], str | None]:
-        """A kind's whole list, and the version it was read at (None over several namespaces: none to compare)."""
+        namespaces = [None] if self.options.all_namespaces else list(self.options.namespaces)
         items: list[dict] = []
         version: str | None = None
-        for page, at in self._pages(name):
-            items += page
-            version = version or at
-        return items, version if self.options.all_namespaces or len(self.options.namespaces) == 1 else None
+        for namespace in namespaces:
+            found, version = self.client.list_all(kind, namespace, label_selector=selector)
+            items += found
+        return items, version if len(namespaces) == 1 else None
 
     def _heard(self, event: dict, kind: str) -> None:
         self.metrics.watch_alive()
@@ -253,7 +253,8 @@ class Controller:
         if event.get("type") == "DELETED":
             key = self.cache.drop_md(obj)
             self.retry_at.pop(key, None)
-            self.queue.add(key)  # now, not at its next moment: the pass that finds it gone forgets what was held
+            self.queue.discard(key)
+            self.queue.add(key)  # the pass that finds it gone forgets what the reconciler held for it
             return
         key, news = self.cache.put_md(obj)
         if news:

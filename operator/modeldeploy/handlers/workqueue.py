@@ -58,6 +58,11 @@ class WorkQueue:
             heapq.heappush(self._heap, (at, next(self._order), key))
             self._cond.notify()  # a worker asleep until a later moment must wake for this one
 
+    def discard(self, key: Hashable) -> None:
+        """Forget a key's delayed add (its object is gone); a pass already queued still runs and finds it gone."""
+        with self._cond:
+            self._waiting.pop(key, None)
+
     def get(self, timeout: float | None = None) -> Hashable | None:
         """The next key to process (it is now the caller's until `done`); None when closed or timed out."""
         deadline = None if timeout is None else self._clock() + timeout

@@ -1,15 +1,15 @@
 """Reconcile one ModelDeployment: desired children in, the fewest API writes out.
 
 Level-triggered: everything is derived from the current spec and the observed
-cache, never from what event arrived. Requests for the same ModelDeployment
-coalesce in the operator's work queue (one pass runs, and one more after it
-if the key was added meanwhile), so a burst of edits converges on the last
-one with no races.
+cache, never from what event arrived. Concurrent requests for the same
+ModelDeployment coalesce (one runs, the rest mark it dirty and it runs once
+more), so a burst of edits converges on the last one with no races.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,6 +115,9 @@ class Reconciler:
         self._secrets = secrets
         self._autoscaling = autoscaling
         self._revision_mds: dict[Key, dict[str, tuple[str, ModelDeployment]]] = {}
+        self._guard = threading.Lock()
+        self._running: set[Key] = set()
+        self._dirty: set[Key] = set()
         self._failures: dict[Key, int] = {}
         # (uid, generation) → the validated spec: it cannot change without a new generation, so resyncs
         # and event echoes skip validation.
@@ -124,11 +127,32 @@ class Reconciler:
         self._children = Children(client, cache)
         self._events = EventPoster(client)
 
+    def reconcile(self, key: Key) -> Outcome | None:
+        """Reconcile now, or make the reconcile already running for this key go once more."""
+        with self._guard:
+            if key in self._running:
+                self._dirty.add(key)
+                return None
+            self._running.add(key)
+        try:
+            while True:
+                outcome = self._measured(key)
+                with self._guard:
+                    if outcome.retry_after is not None:
+                        self._dirty.discard(key)  # backing off: the scheduled retry sees the latest state
+                    if key not in self._dirty:
+                        self._running.discard(key)
+                        return outcome
+                    self._dirty.discard(key)
+        except BaseException:
+            with self._guard:
+                self._running.discard(key)
+                self._dirty.discard(key)
+            raise
+
     # -- one pass -----------------------------------------------------------------------------------
 
-    def reconcile(self, key: Key) -> Outcome:
-        """One pass, timed and counted. The operator's work queue never runs two at once for one key, and runs
-        one more after a pass during which the key was added again (handlers/workqueue.py)."""
+    def _measured(self, key: Key) -> Outcome:
         started = time.perf_counter()
         try:
             outcome = self._once(key)
@@ -191,9 +215,10 @@ class Reconciler:
     def set_options(self, options: BuildOptions) -> None:
         """The cluster changed what can be built (KEDA's or Gateway API's CRDs came or went): build anew.
         The memos are keyed on the options too; clearing them only frees what no pass will hit again."""
-        self._options = options  # one assignment: a pass reads the old or the new, never a mix
-        self._parsed.clear()
-        self._built.clear()
+        with self._guard:
+            self._options = options
+            self._parsed.clear()
+            self._built.clear()
 
     def _parse(self, key: Key, body: dict, generation: int) -> Parsed:
         options = self._options
